@@ -1,0 +1,235 @@
+"""Open untrusted media files safely and read their metadata (the I/O boundary with PyAV).
+
+Every container is opened with FFmpeg options that allow the local ``file`` protocol only and an
+allowlist of demuxers (no playlists, concat lists, network or device inputs), with an I/O
+timeout. PyAV errors become :mod:`streamer.errors` exceptions here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from streamer.errors import MediaError, UnsupportedMediaError
+from streamer.media.types import AudioStreamInfo, MediaInfo, MediaLimits, VideoStreamInfo
+
+__all__ = ["ALLOWED_DEMUXERS", "open_container", "probe_info", "ProbeResult", "WarningLog"]
+
+# Demuxers a file may be read with: single-file containers and elementary streams only.
+ALLOWED_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,wav,w64,aiff,caf,mp3,aac,flac,ogg,mpegts,mpeg,"
+    "flv,asf,ivf,h264,hevc,m4v,mjpeg,jpeg_pipe,png_pipe,webp_pipe,gif,amr,ac3,eac3,wv,nut,mxf,rm,au"
+)
+_OPEN_TIMEOUT_S = (20.0, 20.0)  # (open, read) seconds without progress before FFmpeg is interrupted
+
+
+class WarningLog:
+    """A bounded, de-duplicated list of warnings shared by the parts of one media source."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.items: list[str] = []
+        self._seen: set[str] = set()
+        self._limit = limit
+
+    def add(self, message: str) -> None:
+        if message in self._seen:
+            return
+        self._seen.add(message)
+        if len(self.items) < self._limit:
+            self.items.append(message)
+        elif len(self.items) == self._limit:
+            self.items.append("further warnings suppressed")
+
+
+def open_container(path: str | os.PathLike[str], limits: MediaLimits) -> object:
+    """``av.open`` for reading with the safety options; raises MediaError if it cannot be opened."""
+    import av
+
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise MediaError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot stat: {exc.strerror or exc}") from exc
+    if not os.path.isfile(path):
+        raise MediaError(f"{path}: not a regular file")
+    if st.st_size == 0:
+        raise MediaError(f"{path}: empty file")
+    if st.st_size > limits.max_file_bytes:
+        raise UnsupportedMediaError(
+            f"{path}: {st.st_size} bytes is over the limit of {limits.max_file_bytes}"
+        )
+    options = {"protocol_whitelist": "file", "format_whitelist": ALLOWED_DEMUXERS}
+    try:
+        return av.open(path, mode="r", container_options=options, timeout=_OPEN_TIMEOUT_S)
+    except av.error.PermissionError as exc:
+        raise MediaError(f"{path}: permission denied") from exc
+    except (av.error.InvalidDataError, av.error.ValueError, av.error.ArgumentError) as exc:
+        raise MediaError(
+            f"{path}: not a media file streamer can read (unknown or damaged container)"
+        ) from exc
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: cannot open: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path}: cannot open: {exc}") from exc
+
+
+@dataclass
+class ProbeResult:
+    """Metadata plus which streams to decode (their indices in the container)."""
+
+    info: MediaInfo  # what the file is
+    video_index: int | None  # container stream index of the chosen video stream
+    audio_index: int | None  # container stream index of the chosen audio stream
+    warnings: list[str] = field(default_factory=list)  # problems found while probing
+
+
+def _seconds(value: object, time_base: object) -> float | None:
+    if value is None or time_base is None:
+        return None
+    try:
+        return float(value * time_base)  # type: ignore[operator]
+    except (TypeError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def _container_start_s(container: object) -> float:
+    start = getattr(container, "start_time", None)
+    if start is not None:
+        return float(start) / 1_000_000
+    starts = [_seconds(s.start_time, s.time_base) for s in container.streams]  # type: ignore[attr-defined]
+    known = [s for s in starts if s is not None]
+    return min(known) if known else 0.0
+
+
+def _decoder_name(stream: object) -> str | None:
+    try:
+        ctx = stream.codec_context  # type: ignore[attr-defined]
+    except Exception:  # PyAV raises various errors for streams without a decoder
+        return None
+    if ctx is None or getattr(ctx, "codec", None) is None:
+        return None
+    return str(ctx.name)
+
+
+def _video_info(stream: object, limits: MediaLimits) -> tuple[VideoStreamInfo, str | None]:
+    """The stream's info and, if it is unusable, why."""
+    ctx = stream.codec_context  # type: ignore[attr-defined]
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate  # type: ignore[attr-defined]
+    fps = float(rate) if rate else None
+    if fps is not None and not (0 < fps < 10_000):
+        fps = None
+    duration = _seconds(stream.duration, stream.time_base)  # type: ignore[attr-defined]
+    frames = int(stream.frames or 0) or None  # type: ignore[attr-defined]
+    if frames is None and duration and fps:
+        frames = max(1, round(duration * fps))
+    info = VideoStreamInfo(
+        codec=str(ctx.name), width=width, height=height, fps=fps, num_frames=frames, duration_s=duration
+    )
+    problem = None
+    if width <= 0 or height <= 0:
+        problem = f"video stream has no valid dimensions ({width}x{height})"
+    elif width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
+        problem = f"video {width}x{height} is over the limit of {limits.max_width}x{limits.max_height} / {limits.max_pixels} pixels"
+    return info, problem
+
+
+def _audio_info(stream: object, limits: MediaLimits) -> tuple[AudioStreamInfo, str | None]:
+    ctx = stream.codec_context  # type: ignore[attr-defined]
+    rate = int(ctx.sample_rate or 0)
+    layout = getattr(ctx, "layout", None)
+    channels = int(getattr(ctx, "channels", 0) or (len(layout.channels) if layout is not None else 0))
+    info = AudioStreamInfo(
+        codec=str(ctx.name),
+        sample_rate=rate,
+        channels=channels,
+        duration_s=_seconds(stream.duration, stream.time_base),  # type: ignore[attr-defined]
+    )
+    problem = None
+    if not limits.min_sample_rate <= rate <= limits.max_sample_rate:
+        problem = (
+            f"audio sample rate {rate} Hz is outside {limits.min_sample_rate}-{limits.max_sample_rate} Hz"
+        )
+    elif not 1 <= channels <= limits.max_channels:
+        problem = f"audio has {channels} channels, outside 1-{limits.max_channels}"
+    return info, problem
+
+
+def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult:
+    """Choose the video and audio streams to decode and check them against ``limits``.
+
+    A stream that cannot be decoded or is over a limit is dropped with a warning; if nothing
+    usable remains, UnsupportedMediaError (or MediaError when there were no streams at all).
+    """
+    warnings: list[str] = []
+    streams = container.streams  # type: ignore[attr-defined]
+    start_s = _container_start_s(container)
+    video = audio = None
+    video_index = audio_index = None
+    problems: list[str] = []
+    for kind, candidates in (("video", list(streams.video)), ("audio", list(streams.audio))):
+        # prefer the container's default disposition order: first decodable stream wins
+        for stream in candidates:
+            if kind == "video" and _is_attached_picture(stream):
+                continue
+            name = _decoder_name(stream)
+            if name is None:
+                problems.append(f"{kind} codec {_codec_id(stream)} is not supported")
+                continue
+            if kind == "video":
+                info, problem = _video_info(stream, limits)
+            else:
+                info, problem = _audio_info(stream, limits)
+            if problem:
+                problems.append(problem)
+                continue
+            if kind == "video":
+                video, video_index = info, stream.index
+            else:
+                audio, audio_index = info, stream.index
+            break
+    if video is None and audio is None:
+        if problems:
+            raise UnsupportedMediaError(f"{path}: " + "; ".join(problems))
+        raise MediaError(f"{path}: no audio or video stream")
+    for problem in problems:
+        warnings.append(f"stream dropped: {problem}")
+    duration = None
+    if getattr(container, "duration", None):
+        duration = float(container.duration) / 1_000_000  # type: ignore[attr-defined]
+    if duration is None:
+        known = [d for d in ((video and video.duration_s), (audio and audio.duration_s)) if d]
+        duration = max(known) if known else None
+    if duration is not None and (duration < 0 or duration != duration):
+        duration = None
+    if duration is not None and duration > limits.max_duration_s:
+        warnings.append(
+            f"container claims {duration:.0f} s; only the first {limits.max_duration_s:.0f} s (the limit) are decoded"
+        )
+    info = MediaInfo(
+        path=path,
+        container=str(container.format.name),  # type: ignore[attr-defined]
+        duration_s=duration,
+        start_s=start_s,
+        video=video,
+        audio=audio,
+        size_bytes=os.path.getsize(path),
+    )
+    return ProbeResult(info=info, video_index=video_index, audio_index=audio_index, warnings=warnings)
+
+
+def _is_attached_picture(stream: object) -> bool:
+    disposition = getattr(stream, "disposition", None)
+    try:
+        return bool(disposition is not None and "attached_pic" in str(disposition).lower())
+    except Exception:
+        return False
+
+
+def _codec_id(stream: object) -> str:
+    try:
+        return str(stream.codec_context.name)  # type: ignore[attr-defined]
+    except Exception:
+        return "(unknown)"
