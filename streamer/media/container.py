@@ -65,7 +65,7 @@ def open_container(path: str | os.PathLike[str], limits: MediaLimits) -> object:
         return av.open(path, mode="r", container_options=options, timeout=_OPEN_TIMEOUT_S)
     except av.error.PermissionError as exc:
         raise MediaError(f"{path}: permission denied") from exc
-    except (av.error.InvalidDataError, av.error.ValueError, av.error.ArgumentError) as exc:
+    except (av.error.InvalidDataError, av.error.ArgumentError, av.error.DemuxerNotFoundError) as exc:
         raise MediaError(
             f"{path}: not a media file streamer can read (unknown or damaged container)"
         ) from exc
