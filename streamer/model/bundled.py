@@ -1,0 +1,172 @@
+"""The tiny bundled default checkpoint: every command runs out of the box.
+
+Its weights are deterministic random numbers, so its answers are meaningless; it exists so
+that `streamer ask/summarize/serve` work on a fresh machine and in tests. It is written once
+(atomically) into ``$STREAMER_HOME/models/`` (default ``~/.cache/streamer``) by this module
+with the same file layout as a real checkpoint: config.json, model.safetensors,
+tokenizer.json, tokenizer_config.json, chat_template.jinja, generation_config.json.
+Point ``--model`` at a real Gemma 4 12B directory for real answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BUNDLED_NAME", "bundled_model_dir", "write_bundled_model"]
+
+BUNDLED_NAME = "streamer-tiny-random-v1"
+
+_SPECIAL = [
+    "<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>",
+    "<boi>", "<eoi>", "<image_soft_token>", "<video_soft_token>", "<boa>", "<eoa>", "<audio_soft_token>",
+]  # fmt: skip
+_VOCAB = 512
+
+_TEMPLATE = """{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}<start_of_turn>{{ role }}
+{{ message['content'] }}<end_of_turn>
+{% endfor %}{% if add_generation_prompt %}<start_of_turn>model
+{% endif %}"""
+
+_CORPUS = """The meeting started with a review of the quarterly roadmap and the open action items.
+Alice presented the results of the user study; Bob asked about the latency numbers on mobile.
+We decided to ship the streaming endpoint first and to postpone the batch API by two weeks.
+Action item: Carol will write the migration plan. Action item: Dan will benchmark the GPU servers.
+Questions about the budget, the hiring plan and the launch date were answered at the end.
+A robot arm moved left, then right, then stopped; the camera saw a red cube and a blue ball.
+Numbers: 0 1 2 3 4 5 6 7 8 9 10 15 20 30 45 60 90 minutes, seconds, hours; 00:00 01:30 12:45.
+"""
+
+
+def _config() -> dict[str, Any]:
+    ids = {tok: i for i, tok in enumerate(_SPECIAL)}
+    return {
+        "architectures": ["Gemma4UnifiedForConditionalGeneration"],
+        "model_type": "gemma4_unified",
+        "dtype": "float32",
+        "text_config": {
+            "model_type": "gemma4_unified_text",
+            "vocab_size": _VOCAB,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 32768,
+            "rms_norm_eps": 1e-6,
+            "pad_token_id": ids["<pad>"],
+            "eos_token_id": ids["<eos>"],
+            "bos_token_id": ids["<bos>"],
+            "tie_word_embeddings": True,
+            "rope_parameters": {
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1000000.0},
+            },
+            "attention_bias": False,
+            "sliding_window": 128,
+            "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
+            "final_logit_softcapping": 30.0,
+            "use_bidirectional_attention": "vision",
+            "attention_k_eq_v": True,
+            "num_kv_shared_layers": 0,
+            "use_double_wide_mlp": False,
+            "per_layer_config": {"3": {"head_dim": 32, "num_key_value_heads": 1}},
+        },
+        "vision_config": {
+            "model_type": "gemma4_unified_vision",
+            "patch_size": 16,
+            "pooling_kernel_size": 3,
+            "mm_embed_dim": 32,
+            "mm_posemb_size": 128,
+            "output_proj_dims": 32,
+            "rms_norm_eps": 1e-6,
+        },
+        "audio_config": {"model_type": "gemma4_unified_audio", "audio_embed_dim": 640, "rms_norm_eps": 1e-6},
+        "boi_token_id": ids["<boi>"],
+        "eoi_token_id": ids["<eoi>"],
+        "image_token_id": ids["<image_soft_token>"],
+        "video_token_id": ids["<video_soft_token>"],
+        "boa_token_id": ids["<boa>"],
+        "eoa_token_index": ids["<eoa>"],
+        "audio_token_id": ids["<audio_soft_token>"],
+        "tie_word_embeddings": True,
+    }
+
+
+def _write_tokenizer(out: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_VOCAB, special_tokens=_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}, indent=2)
+    )
+    (out / "chat_template.jinja").write_text(_TEMPLATE)
+    end_of_turn = _SPECIAL.index("<end_of_turn>")
+    (out / "generation_config.json").write_text(
+        json.dumps({"bos_token_id": 2, "eos_token_id": [1, end_of_turn], "pad_token_id": 0}, indent=2)
+    )
+
+
+def _write_weights(out: Path, config: dict[str, Any]) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from streamer.model.config import parse_config
+    from streamer.model.gemma4_unified import Gemma4Unified
+
+    model = Gemma4Unified(parse_config(config))
+    gen = torch.Generator().manual_seed(20261126)
+    state = {}
+    for name, tensor in sorted(model.state_dict().items()):
+        if name.endswith("norm.weight") or "layernorm" in name or name.endswith("layer_scalar") or name.endswith("ln1.weight") or name.endswith("ln2.weight"):
+            value = torch.ones_like(tensor)
+        elif name.endswith(".bias"):
+            value = torch.zeros_like(tensor)
+        else:
+            value = torch.randn(tensor.shape, generator=gen) * 0.02
+        state[name] = value.contiguous()
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
+def write_bundled_model(out: Path) -> Path:
+    """Write the bundled checkpoint into the (new or empty) directory ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = _config()
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    _write_tokenizer(out)
+    _write_weights(out, config)
+    return out
+
+
+def bundled_model_dir() -> Path:
+    """Directory of the bundled checkpoint, written on first use."""
+    home = Path(os.environ.get("STREAMER_HOME") or Path.home() / ".cache" / "streamer")
+    target = home / "models" / BUNDLED_NAME
+    if (target / "model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=target.parent))
+    staging.chmod(0o755)
+    try:
+        write_bundled_model(staging)
+        try:
+            staging.rename(target)  # atomic: a concurrent writer may have won the race, which is fine
+        except OSError:
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
