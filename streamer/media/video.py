@@ -110,6 +110,7 @@ def iter_video_frames(
     bad_packets = 0
     read_errors = 0
     taken = 0
+    sought = False  # the next frame comes after a seek (a jump in time is expected)
     demux = container.demux(stream)  # type: ignore[attr-defined]
     while True:
         try:
@@ -148,6 +149,9 @@ def iter_video_frames(
                 seek_from_t = seek_target = None
             if last_t is not None and t + _TOLERANCE_S < last_t:
                 continue  # out-of-order timestamp (damaged file): never go back in time
+            if last_t is not None and not sought and t - last_t > max(2.0, 10 * frame_period):
+                log.add(f"video: no decodable frame between {last_t:.2f} s and {t:.2f} s (damaged or missing data)")
+            sought = False
             last_t = t
             if t > limits.max_duration_s:
                 log.add(f"video: stopped at the {limits.max_duration_s:.0f} s duration limit")
@@ -183,6 +187,7 @@ def iter_video_frames(
                     can_seek = False
                     break
                 seek_from_t, seek_target = t, target
+                sought = True
                 demux = container.demux(stream)  # type: ignore[attr-defined]
                 break  # frames still buffered from before the jump are stale
     claimed = vinfo.duration_s or info.duration_s
