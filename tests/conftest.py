@@ -17,7 +17,9 @@ def checkpoint_factory(tmp_path_factory):
     def make(variant: str = "default", shard_size: str | None = None) -> Path:
         key = (variant, shard_size)
         if key not in made:
-            made[key] = write_checkpoint(tmp_path_factory.mktemp(f"ckpt-{variant}"), variant, shard_size=shard_size)
+            made[key] = write_checkpoint(
+                tmp_path_factory.mktemp(f"ckpt-{variant}"), variant, shard_size=shard_size
+            )
         return made[key]
 
     return make

@@ -19,7 +19,13 @@ def run(args: argparse.Namespace) -> int:
     from streamer.model.verify import run_verify
 
     progress = None if args.json else (lambda name: print(f"  running {name} ...", file=sys.stderr))
-    report = run_verify(args.model or default_model_dir(), dtype=args.dtype, device=args.device, seed=args.seed, progress=progress)
+    report = run_verify(
+        args.model or default_model_dir(),
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        progress=progress,
+    )
     if args.json:
         print(json.dumps(report.to_json()))
     else:

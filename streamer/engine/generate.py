@@ -34,7 +34,11 @@ def decode_step(
 ) -> torch.Tensor:
     """One token per row: ``tokens, seq_index, positions [B]`` → logits ``[B, vocab]``."""
     embeds = model.embed_tokens(tokens[:, None])
-    meta = TokenMeta(positions=positions[:, None], seq_index=seq_index[:, None], block_ids=torch.full_like(tokens[:, None], -1))
+    meta = TokenMeta(
+        positions=positions[:, None],
+        seq_index=seq_index[:, None],
+        block_ids=torch.full_like(tokens[:, None], -1),
+    )
     return model.logits(model(embeds, meta, caches)[:, -1])
 
 

@@ -66,7 +66,11 @@ def _config() -> dict[str, Any]:
             "tie_word_embeddings": True,
             "rope_parameters": {
                 "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
-                "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1000000.0},
+                "full_attention": {
+                    "rope_type": "proportional",
+                    "partial_rotary_factor": 0.25,
+                    "rope_theta": 1000000.0,
+                },
             },
             "attention_bias": False,
             "sliding_window": 128,
@@ -106,12 +110,17 @@ def _write_tokenizer(out: Path) -> None:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB, special_tokens=_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=_VOCAB,
+        special_tokens=_SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(
-        json.dumps({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}, indent=2)
+        json.dumps(
+            {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}, indent=2
+        )
     )
     (out / "chat_template.jinja").write_text(_TEMPLATE)
     end_of_turn = _SPECIAL.index("<end_of_turn>")
@@ -131,7 +140,13 @@ def _write_weights(out: Path, config: dict[str, Any]) -> None:
     gen = torch.Generator().manual_seed(20261126)
     state = {}
     for name, tensor in sorted(model.state_dict().items()):
-        if name.endswith("norm.weight") or "layernorm" in name or name.endswith("layer_scalar") or name.endswith("ln1.weight") or name.endswith("ln2.weight"):
+        if (
+            name.endswith("norm.weight")
+            or "layernorm" in name
+            or name.endswith("layer_scalar")
+            or name.endswith("ln1.weight")
+            or name.endswith("ln2.weight")
+        ):
             value = torch.ones_like(tensor)
         elif name.endswith(".bias"):
             value = torch.zeros_like(tensor)

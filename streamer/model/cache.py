@@ -37,9 +37,14 @@ class _KVStore:
     @property
     def nbytes(self) -> int:
         """Bytes held by this cache's tensors."""
-        return sum(t.numel() * t.element_size() for t in (self.keys, self.values, self.seq_index, self.positions, self.block_ids))
+        return sum(
+            t.numel() * t.element_size()
+            for t in (self.keys, self.values, self.seq_index, self.positions, self.block_ids)
+        )
 
-    def write(self, slots: torch.Tensor | slice, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta) -> None:
+    def write(
+        self, slots: torch.Tensor | slice, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta
+    ) -> None:
         self.keys[:, :, slots] = keys
         self.values[:, :, slots] = values
         self.seq_index[:, slots] = meta.seq_index
@@ -68,11 +73,19 @@ class FullKVCache(_KVStore):
         """Append ``keys/values [1, Hkv, S, D]``; return every slot in use (the new ones included)."""
         n = keys.shape[2]
         if n > self.free_slots():
-            raise RuntimeError(f"KV cache overflow: {n} new tokens, {self.free_slots()} free slots (evict first)")
+            raise RuntimeError(
+                f"KV cache overflow: {n} new tokens, {self.free_slots()} free slots (evict first)"
+            )
         self.write(slice(self.length, self.length + n), keys, values, meta)
         self.length += n
         used = slice(0, self.length)
-        return KVView(self.keys[:, :, used], self.values[:, :, used], self.seq_index[:, used], self.block_ids[:, used], None)
+        return KVView(
+            self.keys[:, :, used],
+            self.values[:, :, used],
+            self.seq_index[:, used],
+            self.block_ids[:, used],
+            None,
+        )
 
     def keep(self, keep: torch.Tensor) -> None:
         """Compact the buffer to the slots where ``keep [length]`` is True, preserving order."""
@@ -102,7 +115,9 @@ class SlidingKVCache(_KVStore):
             # Decode: the slot overwritten holds the token `window` steps back, outside the window.
             self._write_ring(keys, values, meta)
             valid = self.seq_index >= 0
-            return KVView(self.keys, self.values, self.seq_index, self.block_ids, None if bool(valid.all()) else valid)
+            return KVView(
+                self.keys, self.values, self.seq_index, self.block_ids, None if bool(valid.all()) else valid
+            )
         view = KVView(
             torch.cat([self.keys, keys], dim=2),
             torch.cat([self.values, values], dim=2),
@@ -140,7 +155,11 @@ def make_cache(
         if spec.kv_source != i:
             caches.append(None)
         elif spec.layer_type == "sliding_attention":
-            caches.append(SlidingKVCache(config.effective_sliding_window, spec.num_kv_heads, spec.head_dim, dtype, device))
+            caches.append(
+                SlidingKVCache(
+                    config.effective_sliding_window, spec.num_kv_heads, spec.head_dim, dtype, device
+                )
+            )
         else:
             caches.append(FullKVCache(full_capacity, spec.num_kv_heads, spec.head_dim, dtype, device))
     return caches

@@ -127,7 +127,8 @@ class TextConfig:
                 raise ConfigError(f"text_config.{name} must be positive, got {getattr(self, name)}")
         if self.layer_types is None:
             self.layer_types = [
-                "sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(self.num_hidden_layers)
+                "sliding_attention" if (i + 1) % 6 else "full_attention"
+                for i in range(self.num_hidden_layers)
             ]
         if len(self.layer_types) != self.num_hidden_layers:
             raise ConfigError(
@@ -143,7 +144,11 @@ class TextConfig:
         if self.rope_parameters is None:
             self.rope_parameters = {
                 "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
-                "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1e6},
+                "full_attention": {
+                    "rope_type": "proportional",
+                    "partial_rotary_factor": 0.25,
+                    "rope_theta": 1e6,
+                },
             }
         self._check_rope()
         if self.per_layer_config is None:
@@ -171,7 +176,9 @@ class TextConfig:
                 )
             unknown = set(params) - {"rope_type", "rope_theta", "partial_rotary_factor", "factor"}
             if unknown:
-                raise ConfigError(f"text_config.rope_parameters.{layer_type}: unsupported field(s) {sorted(unknown)}")
+                raise ConfigError(
+                    f"text_config.rope_parameters.{layer_type}: unsupported field(s) {sorted(unknown)}"
+                )
             if "rope_theta" not in params:
                 raise ConfigError(f"text_config.rope_parameters.{layer_type}.rope_theta is missing")
             if rope_type == "default" and params.get("partial_rotary_factor", 1.0) != 1.0:
@@ -227,12 +234,16 @@ class TextConfig:
         for i, spec in enumerate(specs):
             src = specs[spec.kv_source]
             if spec.kv_source != i and (src.head_dim, src.num_kv_heads) != (spec.head_dim, spec.num_kv_heads):
-                raise ConfigError(f"layer {i} shares K/V with layer {spec.kv_source} but their head shapes differ")
+                raise ConfigError(
+                    f"layer {i} shares K/V with layer {spec.kv_source} but their head shapes differ"
+                )
         # RoPE tables are per layer type: every layer of a type must agree on head_dim.
         for layer_type in set(self.layer_types):
             dims = {s.head_dim for s in specs if s.layer_type == layer_type}
             if len(dims) > 1:
-                raise ConfigError(f"layers of type {layer_type!r} have different head_dim values {sorted(dims)}")
+                raise ConfigError(
+                    f"layers of type {layer_type!r} have different head_dim values {sorted(dims)}"
+                )
         return specs
 
     def _kv_sharing_modes(self) -> list[str | None]:
@@ -242,7 +253,9 @@ class TextConfig:
         if shared == 0:
             return [None] * n
         if shared == n:
-            raise ConfigError("text_config.num_kv_shared_layers equals num_hidden_layers: no layer produces K/V")
+            raise ConfigError(
+                "text_config.num_kv_shared_layers equals num_hidden_layers: no layer produces K/V"
+            )
         first_shared = n - shared
         modes: list[str | None] = [None if i < first_shared else "reuse" for i in range(n)]
         producers = self.layer_types[:first_shared]
@@ -273,8 +286,14 @@ class TextConfig:
         assert self.rope_parameters is not None
         params = self.rope_parameters[layer_type]
         head_dim = next(s.head_dim for s in self.layers if s.layer_type == layer_type)
-        partial = float(params.get("partial_rotary_factor", 1.0)) if params.get("rope_type") == "proportional" else 1.0
-        factor = float(params.get("factor", 1.0)) if params.get("rope_type") in ("proportional", "linear") else 1.0
+        partial = (
+            float(params.get("partial_rotary_factor", 1.0))
+            if params.get("rope_type") == "proportional"
+            else 1.0
+        )
+        factor = (
+            float(params.get("factor", 1.0)) if params.get("rope_type") in ("proportional", "linear") else 1.0
+        )
         return float(params["rope_theta"]), head_dim, factor, int(partial * head_dim // 2)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from streamer.model.attention import KVView, RotaryEmbedding, TokenMeta, apply_rotary, build_mask
 from streamer.model.cache import LayerCache
-from streamer.model.config import AudioConfig, LayerSpec, ModelConfig, TextConfig, VisionConfig
+from streamer.model.config import LayerSpec, ModelConfig, TextConfig, VisionConfig
 
 __all__ = ["Gemma4Unified", "RMSNorm"]
 
@@ -133,7 +133,9 @@ class TextModel(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.rope = nn.ModuleDict({t: RotaryEmbedding(config, t) for t in sorted(set(config.layer_types or []))})
+        self.rope = nn.ModuleDict(
+            {t: RotaryEmbedding(config, t) for t in sorted(set(config.layer_types or []))}
+        )
 
 
 class VisionEmbedder(nn.Module):
@@ -177,9 +179,13 @@ class _Inner(nn.Module):
         hidden = config.text.hidden_size
         if config.vision is not None:
             self.vision_embedder = VisionEmbedder(config.vision)
-            self.embed_vision = MultimodalProjection(config.vision.output_proj_dims, hidden, config.vision.rms_norm_eps)
+            self.embed_vision = MultimodalProjection(
+                config.vision.output_proj_dims, hidden, config.vision.rms_norm_eps
+            )
         if config.audio is not None:
-            self.embed_audio = MultimodalProjection(config.audio.audio_embed_dim, hidden, config.audio.rms_norm_eps)
+            self.embed_audio = MultimodalProjection(
+                config.audio.audio_embed_dim, hidden, config.audio.rms_norm_eps
+            )
 
 
 class Gemma4Unified(nn.Module):
@@ -245,7 +251,9 @@ class Gemma4Unified(nn.Module):
                 if caches is None:
                     views = [KVView(k, v, meta.seq_index, meta.block_ids, meta.valid)]
                 else:
-                    views = [caches[b][i].update(k[b : b + 1], v[b : b + 1], rows[b]) for b in range(len(rows))]  # type: ignore[union-attr]
+                    views = [
+                        caches[b][i].update(k[b : b + 1], v[b : b + 1], rows[b]) for b in range(len(rows))
+                    ]  # type: ignore[union-attr]
                 shared[i] = views
             views = shared[spec.kv_source]
             outs = []
@@ -264,7 +272,11 @@ class Gemma4Unified(nn.Module):
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Soft-capped logits (fp32) of hidden states ``[..., hidden]``."""
-        weight = self.lm_head.weight if not self.config.tie_word_embeddings else self.model.language_model.embed_tokens.weight
+        weight = (
+            self.lm_head.weight
+            if not self.config.tie_word_embeddings
+            else self.model.language_model.embed_tokens.weight
+        )
         logits = F.linear(hidden, weight).float()
         cap = self.config.text.final_logit_softcapping
         if cap is not None:

@@ -17,7 +17,19 @@ from streamer.model.config import ModelConfig
 from streamer.model.gemma4_unified import Gemma4Unified
 from streamer.model.preprocess import Patches
 
-__all__ = ["Text", "Image", "Audio", "Segment", "Layout", "layout", "embed_layout", "MM_TEXT", "MM_IMAGE", "MM_VIDEO", "MM_AUDIO"]
+__all__ = [
+    "Text",
+    "Image",
+    "Audio",
+    "Segment",
+    "Layout",
+    "layout",
+    "embed_layout",
+    "MM_TEXT",
+    "MM_IMAGE",
+    "MM_VIDEO",
+    "MM_AUDIO",
+]
 
 # Token kinds, numbered as the reference's mm_token_type_ids.
 MM_TEXT, MM_IMAGE, MM_VIDEO, MM_AUDIO = 0, 1, 2, 3
@@ -73,14 +85,22 @@ def layout(config: ModelConfig, segments: list[Segment], first_block: int = 0) -
             continue
         if isinstance(seg, Image):
             n = seg.patches.num_tokens
-            token = _require(config.video_token_id if seg.video else config.image_token_id, "image/video token id")
-            begin, end = _require(config.boi_token_id, "boi_token_id"), _require(config.eoi_token_id, "eoi_token_id")
+            token = _require(
+                config.video_token_id if seg.video else config.image_token_id, "image/video token id"
+            )
+            begin, end = (
+                _require(config.boi_token_id, "boi_token_id"),
+                _require(config.eoi_token_id, "eoi_token_id"),
+            )
             kind, blocks = (MM_VIDEO if seg.video else MM_IMAGE), [block] * n
             block += 1
         else:
             n = int(seg.frames.shape[0])
             token = _require(config.audio_token_id, "audio_token_id")
-            begin, end = _require(config.boa_token_id, "boa_token_id"), _require(config.eoa_token_id, "eoa_token_index")
+            begin, end = (
+                _require(config.boa_token_id, "boa_token_id"),
+                _require(config.eoa_token_id, "eoa_token_index"),
+            )
             kind, blocks = MM_AUDIO, [-1] * n
         out.ids.append(begin)
         out.kinds.append(MM_TEXT)

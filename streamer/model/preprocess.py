@@ -82,18 +82,24 @@ def image_to_patches(
         raise InputError(f"max_soft_tokens must be one of {SOFT_TOKEN_BUDGETS}, got {max_soft_tokens}")
     pixels = torch.as_tensor(np.ascontiguousarray(image)) if isinstance(image, np.ndarray) else image
     if pixels.dtype != torch.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise InputError(f"an image must be uint8 [height, width, 3], got {pixels.dtype} {list(pixels.shape)}")
+        raise InputError(
+            f"an image must be uint8 [height, width, 3], got {pixels.dtype} {list(pixels.shape)}"
+        )
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
     if height == 0 or width == 0:
         raise InputError("an image must not be empty")
     chw = pixels.permute(2, 0, 1)[None]  # [1, 3, H, W]
     target_h, target_w = fit_to_budget(height, width, vision, max_soft_tokens)
     if (target_h, target_w) != (height, width):
-        chw = F.interpolate(chw.contiguous(), size=[target_h, target_w], mode="bicubic", align_corners=False, antialias=True)
+        chw = F.interpolate(
+            chw.contiguous(), size=[target_h, target_w], mode="bicubic", align_corners=False, antialias=True
+        )
     scaled = chw[0].float() / 255 if video else chw[0] * (1 / 255)  # [3, h, w]
     side = vision.model_patch_size
     grid_h, grid_w = target_h // side, target_w // side
-    patches = scaled.reshape(3, grid_h, side, grid_w, side).permute(1, 3, 2, 4, 0).reshape(grid_h * grid_w, -1)
+    patches = (
+        scaled.reshape(3, grid_h, side, grid_w, side).permute(1, 3, 2, 4, 0).reshape(grid_h * grid_w, -1)
+    )
     rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
     positions = torch.stack([cols.flatten(), rows.flatten()], dim=-1)
     return Patches(pixels=patches.contiguous(), positions=positions, size=(target_h, target_w))

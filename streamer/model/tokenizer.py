@@ -8,8 +8,8 @@ the checkpoint's template around sentinel strings (:class:`ChatFormat`).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,9 @@ class Tokenizer:
         self._template = None
         if template is not None:
             # The settings transformers renders chat templates with, so templates behave the same.
-            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+            env = ImmutableSandboxedEnvironment(
+                trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+            )
             env.globals["raise_exception"] = _raise_template_error
             env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
             try:
@@ -72,9 +74,13 @@ class Tokenizer:
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
         """The chat template applied to ``messages`` (role/content dicts)."""
         if self._template is None:
-            raise TokenizerError("this checkpoint has no chat template (chat_template.jinja or tokenizer_config.json)")
+            raise TokenizerError(
+                "this checkpoint has no chat template (chat_template.jinja or tokenizer_config.json)"
+            )
         try:
-            return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special)
+            return self._template.render(
+                messages=messages, add_generation_prompt=add_generation_prompt, **self.special
+            )
         except TemplateError as exc:
             raise TokenizerError(f"chat template failed to render: {exc}") from exc
 
@@ -90,7 +96,8 @@ class Tokenizer:
         _, with_gen = split([{"role": "user", "content": _SENTINEL}], True)
         generation_prompt = with_gen[len(user_after) :] if with_gen.startswith(user_after) else ""
         two = self.render(
-            [{"role": "user", "content": "a"}, {"role": "assistant", "content": _SENTINEL}], add_generation_prompt=False
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": _SENTINEL}],
+            add_generation_prompt=False,
         )
         model_suffix = two.split(_SENTINEL, 1)[1] if _SENTINEL in two else ""
         bos = _bos_of(user_before, self.special)
@@ -99,7 +106,9 @@ class Tokenizer:
                 [{"role": "system", "content": _SENTINEL}, {"role": "user", "content": "a"}], False
             )
             system_prefix = sys_before[len(bos) :]
-            system_suffix = sys_after[: sys_after.find(user_before[len(bos) :])] if user_before[len(bos) :] else sys_after
+            system_suffix = (
+                sys_after[: sys_after.find(user_before[len(bos) :])] if user_before[len(bos) :] else sys_after
+            )
         except TokenizerError:
             system_prefix, system_suffix = user_before[len(bos) :], user_after
         return ChatFormat(

@@ -183,14 +183,23 @@ def _streamer_logits(loaded: LoadedModel, lays: list[Layout]) -> torch.Tensor:
         blocks[row, off:] = torch.tensor(lay.block_ids)
         valid[row, off:] = True
     seq = torch.arange(length).expand(len(lays), length)
-    meta = TokenMeta(positions=positions, seq_index=seq, block_ids=blocks, valid=valid if len(lays) > 1 else None)
+    meta = TokenMeta(
+        positions=positions, seq_index=seq, block_ids=blocks, valid=valid if len(lays) > 1 else None
+    )
     dev = loaded.device
-    meta = TokenMeta(*(t.to(dev) if t is not None else None for t in (meta.positions, meta.seq_index, meta.block_ids, meta.valid)))
+    meta = TokenMeta(
+        *(
+            t.to(dev) if t is not None else None
+            for t in (meta.positions, meta.seq_index, meta.block_ids, meta.valid)
+        )
+    )
     with torch.inference_mode():
         return model.logits(model(embeds, meta))
 
 
-def _reference_logits(ref: Any, inputs: dict[str, torch.Tensor], lays: list[Layout], device: torch.device) -> torch.Tensor:
+def _reference_logits(
+    ref: Any, inputs: dict[str, torch.Tensor], lays: list[Layout], device: torch.device
+) -> torch.Tensor:
     length = inputs["input_ids"].shape[1]
     positions = torch.zeros_like(inputs["input_ids"])
     for row, lay in enumerate(lays):
@@ -219,8 +228,13 @@ def _generate_match(loaded: LoadedModel, ref: Any, lay: Layout, device: torch.de
     ids = torch.tensor([lay.ids], device=device)
     with torch.inference_mode():
         out = ref.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=GENERATE_TOKENS,
-            min_new_tokens=GENERATE_TOKENS, do_sample=False, eos_token_id=None, pad_token_id=0,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=GENERATE_TOKENS,
+            min_new_tokens=GENERATE_TOKENS,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
         )
     theirs = out[0, len(lay) :].tolist()
     return ours == theirs[: len(ours)]
@@ -276,5 +290,6 @@ def run_verify(
         passed = diff <= tolerance and (greedy or low_precision)
         results.append(CaseResult(name, diff, greedy, tolerance, max(len(lay) for lay in lays), passed))
     worst = max(r.max_abs_diff for r in results)
-    return VerifyReport(reference=ref_name, dtype=str(loaded.dtype).replace("torch.", ""), cases=results, max_abs_diff=worst)
-
+    return VerifyReport(
+        reference=ref_name, dtype=str(loaded.dtype).replace("torch.", ""), cases=results, max_abs_diff=worst
+    )

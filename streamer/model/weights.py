@@ -110,7 +110,9 @@ def _iter_tensors(files: dict[str, Path], names: list[str]) -> Iterator[tuple[st
                 for name in file_names:
                     yield name, handle.get_tensor(name)
             except (SafetensorError, OSError, RuntimeError) as exc:
-                raise CheckpointError(f"{path.name}: cannot read tensors (truncated or corrupt file?): {exc}") from exc
+                raise CheckpointError(
+                    f"{path.name}: cannot read tensors (truncated or corrupt file?): {exc}"
+                ) from exc
 
 
 def load_model(
@@ -134,7 +136,9 @@ def load_model(
         want = target if tensor.is_floating_point() else tensor.dtype
         state[name] = tensor.to(device=device, dtype=want)
     if wrong:
-        raise CheckpointError("checkpoint does not match its config.json: " + _summarise("wrong-shaped tensors", wrong))
+        raise CheckpointError(
+            "checkpoint does not match its config.json: " + _summarise("wrong-shaped tensors", wrong)
+        )
     model.load_state_dict(state, strict=True, assign=True)
     _materialize_rope(model, config, device)
     model.eval().requires_grad_(False)

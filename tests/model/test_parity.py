@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from checkpoints import VARIANTS
+
 from streamer.engine.generate import greedy_generate
 from streamer.model.cache import make_cache
 from streamer.model.inputs import Image, Text, embed_layout, layout, meta_for
@@ -22,7 +22,14 @@ def test_verify_battery_passes(checkpoint_factory, variant):
     dtype = "bfloat16" if variant == "bf16" else "float32"
     report = run_verify(path, dtype=dtype)
     names = [c.name for c in report.cases]
-    assert names == ["text", "text+image", "text+video", "text+audio", "longer-than-window", "batch-2-unequal"]
+    assert names == [
+        "text",
+        "text+image",
+        "text+video",
+        "text+audio",
+        "longer-than-window",
+        "batch-2-unequal",
+    ]
     for case in report.cases:
         assert case.passed, case
         if dtype == "float32":
@@ -49,7 +56,10 @@ def test_greedy_32_tokens_match_reference_generate(tiny_checkpoint, with_image):
     caches = [make_cache(loaded.config.text, len(lay) + 32, torch.float32, "cpu")]
     ours = greedy_generate(loaded.model, embed_layout(loaded.model, lay)[None], meta_for(lay), caches, 32)
 
-    kwargs = {"input_ids": torch.tensor([lay.ids]), "attention_mask": torch.ones(1, len(lay), dtype=torch.long)}
+    kwargs = {
+        "input_ids": torch.tensor([lay.ids]),
+        "attention_mask": torch.ones(1, len(lay), dtype=torch.long),
+    }
     if with_image:
         p = segs[1].patches
         pix = torch.zeros(1, 280, p.pixels.shape[1])
@@ -57,7 +67,9 @@ def test_greedy_32_tokens_match_reference_generate(tiny_checkpoint, with_image):
         pix[0, : p.num_tokens], pos[0, : p.num_tokens] = p.pixels, p.positions
         kwargs.update(pixel_values=pix, image_position_ids=pos, mm_token_type_ids=torch.tensor([lay.kinds]))
     with torch.inference_mode():
-        out = ref.generate(**kwargs, max_new_tokens=32, min_new_tokens=32, do_sample=False, eos_token_id=None, pad_token_id=0)
+        out = ref.generate(
+            **kwargs, max_new_tokens=32, min_new_tokens=32, do_sample=False, eos_token_id=None, pad_token_id=0
+        )
     assert ours == out[0, len(lay) :].tolist()
     assert len(ours) == 32
 
@@ -68,7 +80,11 @@ def test_chunked_prefill_with_cache_equals_one_forward(tiny_checkpoint):
     model, cfg = loaded.model, loaded.config
     rng = np.random.default_rng(2)
     picture = rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8)
-    segs = [Text(list(range(10, 40))), Image(image_to_patches(picture, cfg.vision, 70)), Text(list(range(40, 70)))]
+    segs = [
+        Text(list(range(10, 40))),
+        Image(image_to_patches(picture, cfg.vision, 70)),
+        Text(list(range(40, 70))),
+    ]
     lay = layout(cfg, segs)
     embeds = embed_layout(model, lay)[None]
     meta = meta_for(lay)
@@ -80,7 +96,7 @@ def test_chunked_prefill_with_cache_equals_one_forward(tiny_checkpoint):
     bounds = [0, 7, 19, start_img, start_img + segs[1].patches.num_tokens, len(lay) - 5, len(lay)]
     pieces = []
     with torch.inference_mode():
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in zip(bounds, bounds[1:], strict=False):
             sub = type(meta)(meta.positions[:, a:b], meta.seq_index[:, a:b], meta.block_ids[:, a:b])
             pieces.append(model.logits(model(embeds[:, a:b], sub, caches))[0])
     chunked = torch.cat(pieces)
@@ -98,5 +114,7 @@ def test_image_content_reaches_the_logits(tiny_checkpoint):
         picture = rng.integers(0, 256, size=(48, 96, 3), dtype=np.uint8)
         lay = layout(cfg, [Text([11, 12]), Image(image_to_patches(picture, cfg.vision, 70)), Text([13])])
         with torch.inference_mode():
-            outs.append(loaded.model.logits(loaded.model(embed_layout(loaded.model, lay)[None], meta_for(lay)))[0, -1])
+            outs.append(
+                loaded.model.logits(loaded.model(embed_layout(loaded.model, lay)[None], meta_for(lay)))[0, -1]
+            )
     assert (outs[0] - outs[1]).abs().max() > 1e-3

@@ -41,7 +41,12 @@ def _reference_modules():
 
     # Tell transformers torchvision is absent, and satisfy the processors' own import line with a
     # stand-in; none of the functions the oracle calls touch it.
-    stub_names = ("torchvision", "torchvision.transforms", "torchvision.transforms.v2", "torchvision.transforms.v2.functional")
+    stub_names = (
+        "torchvision",
+        "torchvision.transforms",
+        "torchvision.transforms.v2",
+        "torchvision.transforms.v2.functional",
+    )
     stubs = {name: types.ModuleType(name) for name in stub_names}
     stubs["torchvision.transforms.v2"].functional = stubs["torchvision.transforms.v2.functional"]
     stubs["torchvision.transforms.v2.functional"].InterpolationMode = object  # only read in annotations
@@ -58,7 +63,19 @@ def _reference_modules():
 
 REF_IMAGE, REF_VIDEO = _reference_modules()
 VISION = VisionConfig()
-SIZES = [(1, 1), (7, 500), (500, 7), (33, 47), (48, 48), (67, 101), (480, 640), (720, 1280), (1080, 1920), (1001, 333), (96, 4000)]
+SIZES = [
+    (1, 1),
+    (7, 500),
+    (500, 7),
+    (33, 47),
+    (48, 48),
+    (67, 101),
+    (480, 640),
+    (720, 1280),
+    (1080, 1920),
+    (1001, 333),
+    (96, 4000),
+]
 
 
 def _resize_like_torchvision_cpu(chw: torch.Tensor, size: list[int]) -> torch.Tensor:

@@ -57,7 +57,9 @@ def test_missing_unexpected_and_wrong_shape_listed_in_one_error(tiny_checkpoint,
     tensors.pop("model.language_model.layers.0.self_attn.extra.weight")
     tensors["model.language_model.layers.1.mlp.up_proj.weight"] = torch.zeros(128, 64)
     save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match=r"wrong-shaped tensors \(1\): model.language_model.norm.weight \(7,\)"):
+    with pytest.raises(
+        CheckpointError, match=r"wrong-shaped tensors \(1\): model.language_model.norm.weight \(7,\)"
+    ):
         load_model(path)
 
 
@@ -112,7 +114,10 @@ def test_cli_verify_one_line_error_no_traceback(tiny_checkpoint, tmp_path, break
     else:
         (path / "config.json").unlink()
     proc = subprocess.run(
-        [sys.executable, "-m", "streamer", "verify", "--model", str(path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "streamer", "verify", "--model", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -123,7 +128,9 @@ def test_cli_verify_one_line_error_no_traceback(tiny_checkpoint, tmp_path, break
 def test_cli_verify_json(tiny_checkpoint):
     proc = subprocess.run(
         [sys.executable, "-m", "streamer", "verify", "--model", str(tiny_checkpoint), "--json"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)

@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  `make run` (the main job on the bundled model)  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+# CPU build by default (CI); a GPU machine can pass e.g. TORCH='torch>=2.4'.
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+
+.PHONY: setup run test lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: setup
+	$(BIN)/python examples/make_demo_recording.py out/demo.mp4
+	$(BIN)/streamer summarize out/demo.mp4 --chunk-minutes 0.25
+
+test: setup
+	$(BIN)/ruff check streamer tests
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
