@@ -1,0 +1,101 @@
+"""Next-token choice: greedy, temperature, top-k, top-p, and answers forced into a list of choices.
+
+:func:`sample` takes logits ``[vocab]`` and :class:`SamplingParams`; a :class:`ChoiceConstraint`
+(a token trie of the allowed answers) masks logits step by step so the answer is exactly one
+of the choices, whatever the model prefers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from streamer.errors import InputError
+
+__all__ = ["SamplingParams", "ChoiceConstraint", "sample"]
+
+
+@dataclass
+class SamplingParams:
+    """How one answer is generated."""
+
+    max_new_tokens: int = 256  # tokens, the answer's hard cap
+    temperature: float = 0.0  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    seed: int | None = None  # for reproducible sampling
+    stop_token_ids: frozenset[int] = field(default_factory=frozenset)  # end the answer (not emitted as text)
+    choices: tuple[str, ...] = ()  # when set, the answer is exactly one of these
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise InputError("max_new_tokens must be at least 1")
+        if self.temperature < 0 or not self.temperature < float("inf"):
+            raise InputError("temperature must be >= 0")
+        if self.top_k < 0:
+            raise InputError("top_k must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise InputError("top_p must be in (0, 1]")
+        if any(not c.strip() for c in self.choices):
+            raise InputError("choices must be non-empty strings")
+
+
+class ChoiceConstraint:
+    """A trie over the token ids of each choice; walk it one generated token at a time."""
+
+    def __init__(self, choice_ids: Sequence[Sequence[int]], end_id: int):
+        if not choice_ids or any(len(c) == 0 for c in choice_ids):
+            raise InputError("every choice must tokenize to at least one token")
+        self.end_id = end_id
+        self._root: dict[int, dict] = {}
+        for ids in choice_ids:
+            node = self._root
+            for t in ids:
+                node = node.setdefault(t, {})
+            node[-1] = {}  # -1 marks "a choice may end here"
+        self._node = self._root
+
+    def allowed(self) -> list[int]:
+        """Token ids allowed next (the end id where a choice is complete)."""
+        return [self.end_id if t == -1 else t for t in self._node]
+
+    def advance(self, token: int) -> bool:
+        """Follow ``token``; True when the answer is complete."""
+        if token == self.end_id and -1 in self._node:
+            return True
+        self._node = self._node[token]
+        return list(self._node) == [-1]
+
+
+def _filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # Drop a token once the mass before it already reaches top_p (the first always stays).
+        drop = probs.cumsum(-1) - probs >= top_p
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+def sample(
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generator: torch.Generator | None = None,
+    allowed: list[int] | None = None,
+) -> int:
+    """Pick the next token from fp32 ``logits [vocab]``."""
+    if allowed is not None:
+        mask = torch.full_like(logits, float("-inf"))
+        idx = torch.tensor(allowed, device=logits.device)
+        mask[idx] = 0.0
+        logits = logits + mask
+    if params.temperature == 0.0:
+        return int(torch.argmax(logits))
+    logits = _filter_top_k_top_p(logits / params.temperature, params.top_k, params.top_p)
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
