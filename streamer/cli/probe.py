@@ -23,9 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     policy = parser.add_mutually_exclusive_group()
     policy.add_argument("--fps", type=float, default=None, help="sample F frames per second (default 1)")
     policy.add_argument("--frames", type=int, default=None, help="sample at most N frames spread uniformly")
-    policy.add_argument("--scene", type=float, default=None, metavar="T", help="sample on scene change >= T (0-1)")
+    policy.add_argument(
+        "--scene", type=float, default=None, metavar="T", help="sample on scene change >= T (0-1)"
+    )
     parser.add_argument("--min-interval", type=float, default=0.5, help="--scene: min seconds between frames")
-    parser.add_argument("--max-interval", type=float, default=10.0, help="--scene: max seconds between frames")
+    parser.add_argument(
+        "--max-interval", type=float, default=10.0, help="--scene: max seconds between frames"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--dump", metavar="DIR", help="write frame_<i>_<t_ms>.png and audio_16k.wav into DIR")
 
@@ -62,7 +66,11 @@ def probe_file(path: str, policy: Any, dump_dir: str | None = None) -> dict[str,
                 import soundfile
 
                 wav = soundfile.SoundFile(
-                    os.path.join(dump_dir, "audio_16k.wav"), "w", samplerate=16000, channels=1, subtype="FLOAT"
+                    os.path.join(dump_dir, "audio_16k.wav"),
+                    "w",
+                    samplerate=16000,
+                    channels=1,
+                    subtype="FLOAT",
                 )
             for item in media.items():
                 if isinstance(item, AudioFrames):

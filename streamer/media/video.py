@@ -150,7 +150,9 @@ def iter_video_frames(
             if last_t is not None and t + _TOLERANCE_S < last_t:
                 continue  # out-of-order timestamp (damaged file): never go back in time
             if last_t is not None and not sought and t - last_t > max(2.0, 10 * frame_period):
-                log.add(f"video: no decodable frame between {last_t:.2f} s and {t:.2f} s (damaged or missing data)")
+                log.add(
+                    f"video: no decodable frame between {last_t:.2f} s and {t:.2f} s (damaged or missing data)"
+                )
             sought = False
             last_t = t
             if t > limits.max_duration_s:

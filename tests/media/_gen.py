@@ -84,7 +84,9 @@ def write_media(
         astream = container.add_stream(acodec, rate=sample_rate)
         astream.layout = "stereo" if channels == 2 else "mono"
     if vstream is not None:
-        times = list(frame_times) if frame_times is not None else [i / fps for i in range(int(duration_s * fps))]
+        times = (
+            list(frame_times) if frame_times is not None else [i / fps for i in range(int(duration_s * fps))]
+        )
         for i, t in enumerate(times):
             img = np.empty((h, w, 3), np.uint8)
             img[:] = colour_of_second(math.floor(t + 1e-9))
@@ -114,7 +116,9 @@ def write_media(
             frame.pts = pos + round(start_s * sample_rate)
             frame.time_base = fractions.Fraction(1, sample_rate)
             if fmt_name != "fltp":
-                frame = av.AudioResampler(format=fmt_name, layout=astream.layout.name, rate=sample_rate).resample(frame)[0]
+                frame = av.AudioResampler(
+                    format=fmt_name, layout=astream.layout.name, rate=sample_rate
+                ).resample(frame)[0]
                 frame.pts = pos + round(start_s * sample_rate)
             for p in astream.encode(frame):
                 container.mux(p)

@@ -51,7 +51,9 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 def test_playlists_and_concat_lists_are_refused(tmp_path: Path, good_mkv: Path) -> None:
     (tmp_path / "list.ffconcat").write_text(f"ffconcat version 1.0\nfile '{good_mkv}'\n")
-    (tmp_path / "live.m3u8").write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6.0,\n{good_mkv}\n#EXT-X-ENDLIST\n")
+    (tmp_path / "live.m3u8").write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6.0,\n{good_mkv}\n#EXT-X-ENDLIST\n"
+    )
     (tmp_path / "remote.m3u8").write_text("#EXTM3U\n#EXTINF:6.0,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n")
     for name in ("list.ffconcat", "live.m3u8", "remote.m3u8"):
         with pytest.raises(MediaError):

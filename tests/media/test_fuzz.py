@@ -139,4 +139,6 @@ def test_fuzz_probe_never_crashes_or_hangs(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
-    assert not failures, f"{len(failures)} of {COUNT} files failed in {elapsed:.0f} s:\n" + "\n".join(failures[:20])
+    assert not failures, f"{len(failures)} of {COUNT} files failed in {elapsed:.0f} s:\n" + "\n".join(
+        failures[:20]
+    )

@@ -52,7 +52,9 @@ def test_codec_matrix_timestamps_match_content(
 ) -> None:
     if not (have_encoder(vcodec) and have_encoder(acodec)):
         pytest.skip(f"this PyAV build cannot encode {vcodec}/{acodec}")
-    path = write_media(media_dir / f"m_{vcodec}_{acodec}.{ext}", vcodec=vcodec, acodec=acodec, pix_fmt=pix_fmt, vopts=vopts)
+    path = write_media(
+        media_dir / f"m_{vcodec}_{acodec}.{ext}", vcodec=vcodec, acodec=acodec, pix_fmt=pix_fmt, vopts=vopts
+    )
     with open_media(path, SamplingPolicy.fixed_rate(2.0)) as media:
         assert media.info.video is not None and media.info.audio is not None
         assert media.info.duration_s == pytest.approx(4.0, abs=0.15)
@@ -111,13 +113,17 @@ def test_variable_frame_rate(media_dir: Path) -> None:
         frames = list(media.video())
     _check_video(frames)
     got = [f.t_s for f in frames]
-    expected = [next(t for t in times if t >= k - 1e-3) for k in range(6) if any(t >= k - 1e-3 for t in times)]
+    expected = [
+        next(t for t in times if t >= k - 1e-3) for k in range(6) if any(t >= k - 1e-3 for t in times)
+    ]
     assert got == pytest.approx(sorted(set(expected)), abs=2e-3)
 
 
 @pytest.mark.parametrize("ext", ["mkv", "ts"])
 def test_nonzero_start_time(media_dir: Path, ext: str) -> None:
-    path = write_media(media_dir / f"start.{ext}", start_s=7.0, duration_s=4.0, fmt="mpegts" if ext == "ts" else None)
+    path = write_media(
+        media_dir / f"start.{ext}", start_s=7.0, duration_s=4.0, fmt="mpegts" if ext == "ts" else None
+    )
     with open_media(path, SamplingPolicy.fixed_rate(1.0)) as media:
         assert media.info.start_s >= 6.9
         frames = list(media.video())
