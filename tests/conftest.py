@@ -31,3 +31,24 @@ def tiny_checkpoint(checkpoint_factory) -> Path:
 
 
 __all__ = ["VARIANTS"]
+
+
+@pytest.fixture(scope="session")
+def bundled_dir(tmp_path_factory) -> Path:
+    """The bundled checkpoint, written into a private STREAMER_HOME for the test run."""
+    import os
+
+    from streamer.model.bundled import bundled_model_dir
+
+    home = tmp_path_factory.mktemp("streamer-home")
+    os.environ["STREAMER_HOME"] = str(home)
+    return bundled_model_dir()
+
+
+@pytest.fixture(scope="session")
+def bundled(bundled_dir):
+    """(LoadedModel, Tokenizer) of the bundled checkpoint in fp32."""
+    from streamer.model.tokenizer import load_tokenizer
+    from streamer.model.weights import load_model
+
+    return load_model(bundled_dir, dtype="float32"), load_tokenizer(bundled_dir)

@@ -92,6 +92,12 @@ class Engine:
         self.config = config or EngineConfig()
         self.scheduler = Scheduler(self.config.scheduler)
         self.stop_ids = stop_token_ids(loaded, tokenizer)
+        # Media placeholders are never generated: they stand for soft tokens, not text.
+        cfg = loaded.config
+        self.banned_ids = sorted(
+            {i for i in (cfg.image_token_id, cfg.video_token_id, cfg.audio_token_id) if i is not None}
+            - self.stop_ids
+        )
         audio = loaded.config.audio
         self.samples_per_token = audio.samples_per_token if audio else 640
         self._slots: dict[int, _SessionSlot] = {}
@@ -292,7 +298,7 @@ class Engine:
         assert ans is not None
         params, constraint = ans.question.params, ans.question.constraint
         allowed = constraint.allowed() if constraint is not None else None
-        token = sample(logits.float(), params, ans.generator, allowed)
+        token = sample(logits.float(), params, ans.generator, allowed, self.banned_ids)
         ans.generated += 1
         if constraint is not None and constraint.advance(token):
             if token not in self.stop_ids:

@@ -87,8 +87,11 @@ def sample(
     params: SamplingParams,
     generator: torch.Generator | None = None,
     allowed: list[int] | None = None,
+    banned: list[int] | None = None,
 ) -> int:
-    """Pick the next token from fp32 ``logits [vocab]``."""
+    """Pick the next token from fp32 ``logits [vocab]``; only ``allowed`` ids, never ``banned`` ones."""
+    if banned:
+        logits = logits.index_fill(0, torch.tensor(banned, device=logits.device), float("-inf"))
     if allowed is not None:
         mask = torch.full_like(logits, float("-inf"))
         idx = torch.tensor(allowed, device=logits.device)
