@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_model_arguments", "default_model_dir"]
+__all__ = ["add_model_arguments", "default_model_dir", "load_engine", "media_policy"]
 
 
 def default_model_dir() -> Path:
@@ -28,3 +28,36 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "a
         help=f"weight dtype (default: {default_dtype}; auto = the checkpoint's own)",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
+
+
+def load_engine(args: argparse.Namespace):  # noqa: ANN201 - streamer.engine.Engine (imported lazily)
+    """Model, tokenizer and engine from the common model arguments."""
+    import torch
+
+    from streamer.engine.engine import Engine
+    from streamer.model.tokenizer import load_tokenizer
+    from streamer.model.weights import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_dir = args.model or default_model_dir()
+    loaded = load_model(model_dir, dtype=args.dtype, device=args.device)
+    return Engine(loaded, load_tokenizer(model_dir))
+
+
+def media_policy(fps: float | None = None, frames: int | None = None, scene: float | None = None):  # noqa: ANN201
+    """A SamplingPolicy from CLI values, with bad values as InputError."""
+    from streamer.errors import InputError
+    from streamer.media import SamplingPolicy
+
+    try:
+        if frames is not None:
+            return SamplingPolicy.uniform(frames)
+        if scene is not None:
+            return SamplingPolicy.scene(scene)
+        return SamplingPolicy.fixed_rate(fps if fps is not None else 1.0)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc

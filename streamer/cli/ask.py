@@ -1,0 +1,86 @@
+"""``streamer ask FILE "QUESTION"``: stream a recording into a session as if live, then ask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from streamer.cli.common import add_model_arguments, load_engine, media_policy
+from streamer.errors import InputError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="media file (video and/or audio)")
+    parser.add_argument("question", help="the question to ask after the recording")
+    add_model_arguments(parser)
+    parser.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second (default 1)")
+    parser.add_argument("--system", default=None, metavar="PROMPT", help="system prompt of the session")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=256, help="answer length cap in tokens (default 256)"
+    )
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    parser.add_argument("--top-k", type=int, default=0, help="sample from the k most likely tokens (0 = off)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    parser.add_argument(
+        "--choices", default=None, help="comma-separated answers; the answer is exactly one of them"
+    )
+    parser.add_argument(
+        "--max-context-tokens", type=int, default=None, metavar="N",
+        help="the session's KV budget in tokens (default: from the model's shapes and a 1 GiB target)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamer.engine.ingest import ingest
+    from streamer.engine.sampling import SamplingParams
+    from streamer.engine.session import FinishReason, SessionConfig
+    from streamer.media import open_media
+
+    choices = tuple(c.strip() for c in args.choices.split(",")) if args.choices else ()
+    if args.choices is not None and not all(choices):
+        raise InputError("--choices needs non-empty, comma-separated answers")
+    params = SamplingParams(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, seed=args.seed, choices=choices,
+    )  # fmt: skip
+    source = open_media(args.file, media_policy(fps=args.fps))  # fail fast, before loading the model
+    with source:
+        engine = load_engine(args)
+        session = engine.open_session(
+            SessionConfig(system_prompt=args.system, max_context_tokens=args.max_context_tokens)
+        )
+        ingest(session, source.items(), pump=engine.run_until_idle)
+        warnings = list(source.warnings)
+    stream = session.ask(args.question, params)
+    while not stream.finished:
+        if not engine.step():
+            break
+        if not args.json:
+            for event in _drain(stream):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+    answer = stream.result(timeout=0)
+    for w in warnings:
+        print(f"streamer ask: warning: {w}", file=sys.stderr)
+    if answer.finish_reason is FinishReason.ERROR:
+        raise InputError(answer.error or "the answer failed")
+    if args.json:
+        print(json.dumps({
+            "answer": answer.text, "token_ids": answer.token_ids, "ttft_s": round(answer.ttft_s, 6),
+            "context_tokens": answer.context_tokens, "evicted_tokens": answer.evicted_tokens,
+            "finish_reason": answer.finish_reason.value, "warnings": warnings,
+        }))  # fmt: skip
+    else:
+        sys.stdout.write("\n")
+    session.close()
+    return 0
+
+
+def _drain(stream):  # noqa: ANN001, ANN202 - AnswerStream → AnswerEvents already queued
+    while not stream._queue.empty():
+        yield stream._queue.get_nowait()
