@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 
 BENCHMARKS: dict[str, str] = {
     "model": "prefill/decode tokens/s vs transformers on a mid-size random config",
@@ -22,8 +23,10 @@ BENCHMARKS: dict[str, str] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
     for name, help_text in BENCHMARKS.items():
-        bench_parser = sub.add_parser(name, help=help_text, description=help_text)
         module_name = f"streamer.benchmarks.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue  # not built yet
+        bench_parser = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module_name).add_arguments(bench_parser)
         bench_parser.set_defaults(_bench_module=module_name)
 

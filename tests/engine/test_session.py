@@ -312,3 +312,27 @@ def test_thousands_of_sessions_opened_and_closed_leak_nothing(bundled):
     with pytest.raises(SessionError, match="maximum"):
         for _ in range(9):
             engine.open_session(SessionConfig(max_context_tokens=1024))
+
+
+def test_snapshot_restore_continues_bit_for_bit(bundled, tmp_path):
+    from streamer.engine.snapshot import restore_session, save_session
+
+    loaded, tok = bundled
+
+    def run(split: bool) -> list[list[int]]:
+        engine = Engine(loaded, tok)
+        s = engine.open_session(SessionConfig(system_prompt="notes", max_context_tokens=1024))
+        rng = np.random.default_rng(9)
+        answers = []
+        for chunk in range(3):
+            _stream(s, rng, 8, start=8.0 * chunk, size=(48, 96))
+            a = s.ask(f"notes for chunk {chunk}", SamplingParams(max_new_tokens=5))
+            engine.run_until_idle()
+            answers.append(a.result(5).token_ids)
+            if split and chunk == 1:
+                save_session(engine, s, tmp_path / "s.safetensors")
+                engine = Engine(loaded, tok)  # a fresh process, as after a crash
+                s = restore_session(engine, tmp_path / "s.safetensors")
+        return answers
+
+    assert run(split=True) == run(split=False)
