@@ -48,54 +48,9 @@ def _cache_dir(arg: str | None) -> Path:
 
 
 def _generate(path: Path, minutes: float) -> None:
-    import av
-    import numpy as np
+    from streamer.media.synth import write_synthetic_recording
 
-    tmp = path.with_suffix(".part.mp4")
-    container = av.open(str(tmp), "w")
-    v = container.add_stream("libx264", rate=_FPS, options={"preset": "superfast", "crf": "28", "g": "250"})
-    v.width, v.height, v.pix_fmt = _W, _H, "yuv420p"
-    a = container.add_stream("aac", rate=_RATE)
-    a.layout = "stereo"
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:_H, 0:_W]
-    slide = (40 + 150 * (xx / _W) * (yy / _H)).astype(np.uint8)
-    planes = np.empty((_H * 3 // 2, _W), np.uint8)
-    planes[_H:] = 128
-    n_frames = int(minutes * 60 * _FPS)
-    samples_per_frame = _RATE // _FPS
-    apos = 0
-    afifo = av.AudioFifo() if hasattr(av, "AudioFifo") else None
-    for i in range(n_frames):
-        y = planes[:_H]
-        y[:] = slide
-        if (i // (_FPS * 20)) % 2:  # the slide changes every 20 s
-            y[100:300, 200:1000] = 220
-        bx = 900 + int(100 * np.sin(i / 40))
-        y[420:680, bx : bx + 300] = (60 + (i % 50)) & 0xFF  # the speaker box moves
-        y[690:710, : (i * 7) % _W] = 240  # caption strip
-        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        frame.pts = i
-        for p in v.encode(frame):
-            container.mux(p)
-        t = (apos + np.arange(samples_per_frame)) / _RATE
-        voice = 0.2 * np.sin(2 * np.pi * (180 + 40 * np.sin(t)) * t) + 0.02 * rng.standard_normal(t.size)
-        data = np.stack([voice, voice]).astype(np.float32)
-        af = av.AudioFrame.from_ndarray(data, format="fltp", layout="stereo")
-        af.sample_rate = _RATE
-        af.pts = apos
-        apos += samples_per_frame
-        if afifo is not None:
-            afifo.write(af)
-            while afifo.samples >= 1024:
-                for p in a.encode(afifo.read(1024)):
-                    container.mux(p)
-    for p in v.encode():
-        container.mux(p)
-    for p in a.encode():
-        container.mux(p)
-    container.close()
-    tmp.replace(path)
+    write_synthetic_recording(path, minutes=minutes, size=(_W, _H), fps=_FPS, sample_rate=_RATE)
 
 
 def _child(mode: str, path: str, fps: float) -> None:
