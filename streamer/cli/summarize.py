@@ -1,0 +1,114 @@
+"""``streamer summarize PATH...``: timestamped notes and a summary of meeting recordings.
+
+Each input streams through a session in chunks of ``--chunk-minutes`` of media; notes are asked
+at each chunk's end, the summary at the end (see :mod:`streamer.summarize`). One input without
+``--out`` prints to stdout; ``--out DIR`` writes ``DIR/<stem>.md|.json`` (atomically). Progress
+and logs go to stderr. A failing input does not stop the others: a final report names each
+failure and the exit code is 1 when any failed. After a crash or Ctrl-C, ``--resume`` continues
+each input from its last finished chunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from streamer.cli.common import add_model_arguments, load_engine
+from streamer.errors import StreamerError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="recordings, or directories of recordings")
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--out", metavar="FILE|DIR", help="output file (one input) or directory (default: stdout)"
+    )
+    parser.add_argument("--format", choices=["md", "json"], default=None,
+                        help="Markdown or JSON (default: from --out's extension, else md)")  # fmt: skip
+    parser.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second (default 1)")
+    parser.add_argument("--chunk-minutes", type=float, default=1.0, metavar="M",
+                        help="minutes of media per chunk of notes; fractions allowed (default 1)")  # fmt: skip
+    parser.add_argument("--prompt", metavar="FILE",
+                        help="replace the summary prompt with FILE's text, or set prompts by name from a .toml "
+                             "file (system, notes, summary, merge)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="continue interrupted runs from their last finished chunk; skip finished outputs")  # fmt: skip
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress or log lines (failures still print)"
+    )
+    parser.add_argument(
+        "--note-tokens", type=int, default=96, metavar="N", help="cap of each chunk's notes (96)"
+    )
+    parser.add_argument(
+        "--summary-tokens", type=int, default=256, metavar="N", help="cap of the summary (256)"
+    )
+    parser.add_argument("--max-context-tokens", type=int, default=None, metavar="N",
+                        help="the session's KV budget in tokens (default: one chunk of media + 4k tokens of notes, "
+        "at most the engine's default)")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamer.summarize import StateDir, SummarizeOptions, load_prompts, render, summarize_recording
+    from streamer.summarize.files import atomic_write_text
+    from streamer.summarize.inputs import expand_inputs, output_format, plan_jobs
+    from streamer.summarize.progress import make_progress
+
+    fmt = output_format(args.format, args.out)
+    options = SummarizeOptions.from_minutes(
+        args.chunk_minutes, fps=args.fps, note_tokens=args.note_tokens, summary_tokens=args.summary_tokens,
+        max_context_tokens=args.max_context_tokens, prompts=load_prompts(args.prompt),
+    )  # fmt: skip
+    files, failed = expand_inputs(args.paths)
+    several = len(args.paths) > 1 or any(Path(p).is_dir() for p in args.paths)
+    jobs = plan_jobs(files, args.out, fmt, several=several) if files else []
+    progress = make_progress(args.quiet)
+    inputs = len(jobs) + len(failed)  # for the report: planned files and empty directories
+    if args.resume:
+        done = [
+            j
+            for j in jobs
+            if j.output is not None and j.output.exists() and not StateDir(j.state_dir).exists()
+        ]
+        for job in done:
+            progress.info(f"{job.source.name}: already summarized in {job.output}; skipped (--resume)")
+        jobs = [j for j in jobs if j not in done]
+    engine = load_engine(args) if jobs else None
+    for job in jobs:
+        state = StateDir(job.state_dir)
+        try:
+            result = summarize_recording(engine, job.source, options, state_dir=state, resume=args.resume,
+                                         progress=progress)  # fmt: skip
+            text = render(result, fmt)
+            if job.output is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                atomic_write_text(job.output, text)
+            state.remove()
+            progress.info(f"{job.source.name}: done{f' → {job.output}' if job.output else ''} "
+                          f"({result.timings['total_s']:.1f} s)")  # fmt: skip
+        except KeyboardInterrupt:
+            print(f"streamer summarize: {job.source}: interrupted; rerun with --resume to continue "
+                  "from the last finished chunk", file=sys.stderr)  # fmt: skip
+            raise
+        except StreamerError as exc:
+            failed.append((str(job.source), str(exc)))
+            progress.info(f"{job.source.name}: failed: {exc}")
+        except Exception as exc:  # a bug on one input must not lose the others
+            traceback.print_exc()
+            failed.append((str(job.source), f"internal error: {exc!r}"))
+    return _report(failed, inputs)
+
+
+def _report(failed: list[tuple[str, str]], inputs: int) -> int:
+    """The final report on stderr; 1 when any input failed."""
+    if not failed:
+        return 0
+    print(f"streamer summarize: {len(failed)} of {inputs} input(s) failed:", file=sys.stderr)
+    for path, why in failed:
+        print(f"  {path}: {why}", file=sys.stderr)
+    return 1
