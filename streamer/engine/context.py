@@ -91,6 +91,7 @@ class SessionContext:
         self.units = []
 
     # ---- eviction ---------------------------------------------------------------------------
+    @torch.inference_mode()  # the caches are inference tensors; Engine._decode calls this outside a forward
     def make_room(self, incoming: int) -> None:
         """Evict (per the policy) so that ``incoming`` tokens fit; SessionError if they cannot."""
         keep = plan_eviction(self.units, incoming, self.policy)
