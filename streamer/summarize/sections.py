@@ -66,6 +66,8 @@ def parse_sections(text: str, title: str, asked: frozenset[str]) -> SummarySecti
             current, rest = head
             if rest:
                 lines[current].append(rest)
+                if current == "title":  # a one-line heading: prose goes on in the overview
+                    current = "overview"
             continue
         if raw.strip():
             lines[current].append(raw.strip())
