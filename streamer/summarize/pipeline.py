@@ -19,6 +19,7 @@ SessionError (the model could not answer).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -53,7 +54,7 @@ __all__ = ["summarize_recording", "PUMP_S", "CRASH_ENV"]
 
 PUMP_S = 5.0  # seconds of media between prefill runs (fixed: it shapes the prefill, hence the tokens)
 CRASH_ENV = "STREAMER_SUMMARIZE_CRASH_AFTER_CHUNK"  # test hook, see the module docstring
-TAIL_S = 1.0  # seconds: a last chunk with less media is summarized without notes of its own
+TAIL_S = 1.0  # seconds: a last chunk with less media joins the chunk before it
 _TURN_TOKENS = 8  # tokens of chat markers around a question and its answer
 
 
@@ -182,6 +183,14 @@ class _Run:
         media_s = self.gaps.covered_until - index * self.options.chunk_s
         return bool(self.state.notes) and media_s < min(TAIL_S, self.options.chunk_s / 2)
 
+    def _chunks_expected(self) -> int | None:
+        """Chunks in the recording by its container duration (a tiny tail is no chunk); None if unknown."""
+        duration, chunk_s = self.source.info.duration_s, self.options.chunk_s
+        if not duration:
+            return None
+        n = math.ceil(duration / chunk_s)
+        return n - 1 if n > 1 and duration - (n - 1) * chunk_s < min(TAIL_S, chunk_s / 2) else n
+
     def _pump(self, t_s: float) -> None:
         t0 = time.perf_counter()
         self.engine.run_until_idle()
@@ -219,8 +228,7 @@ class _Run:
             self.state_dir.save(self.engine, self.session, state)
             self.timings["save_s"] += time.perf_counter() - t0
         self.progress.advance(end, self._session_tokens() - self._tokens0)
-        duration = self.source.info.duration_s
-        self.progress.chunk(note, math.ceil(duration / chunk_s) if duration else None)
+        self.progress.chunk(note, self._chunks_expected())
         if os.environ.get(CRASH_ENV) == str(state.chunks_done):
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
@@ -249,6 +257,8 @@ class _Run:
             why = "; ".join(self.source.warnings) or "no frame or audio"
             raise MediaError(f"{self.path}: nothing could be decoded ({why})")
         duration = self._duration()
+        if 0 < duration - notes[-1].end_s < TAIL_S:  # a tiny tail (codec padding) joins the last chunk
+            notes = [*notes[:-1], dataclasses.replace(notes[-1], end_s=duration)]
         context = self.engine.context_stats(self.session)
         tokens = {"context": context.context_tokens + context.evicted_tokens, "evicted": context.evicted_tokens,
                   "notes": sum(n.tokens for n in notes), "budget": self.budget}  # fmt: skip
