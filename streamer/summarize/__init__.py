@@ -3,12 +3,14 @@
 Data flow, one module per job::
 
     options.py   SummarizeOptions: chunk length, fps, token caps, budget, prompts (prompts.py)
-    pipeline.py  media → session, chunk by chunk; notes asked at each chunk's end (gaps.py finds holes)
+    pipeline.py  media → session, chunk by chunk; notes asked at each chunk's end
+                 (prefetch.py decodes ahead in a thread; gaps.py finds holes; budget.py sizes the context)
     state.py     after each chunk: session snapshot + notes, saved atomically (resume)
     final.py     the summary: in the session, or hierarchically when the notes outgrow the budget
     sections.py  the model's summary text → title, overview, key points, decisions, action items
-    render.py    SummaryResult → Markdown or JSON;  files.py atomic writes;  progress.py stderr
-    inputs.py    paths and directories → inputs and their output / state paths (the CLI's plan)
+    render.py    SummaryResult (result.py) → Markdown or JSON, times as clock.py writes them
+    files.py     atomic writes;  progress.py  bar / log lines / nothing on stderr
+    inputs.py    paths and directories → jobs with their output and state paths (the CLI's plan)
 
     from streamer.summarize import SummarizeOptions, render, summarize_recording
     result = summarize_recording(engine, "meeting.mp4", SummarizeOptions(chunk_s=60))

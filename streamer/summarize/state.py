@@ -116,7 +116,7 @@ class StateDir:
         state.snapshot = f"session-{state.chunks_done:05d}.safetensors"
         save_session(engine, session, self.path / state.snapshot)
         atomic_write_text(self.state_file, state.to_json())
-        for old in self.path.glob("session-*.safetensors"):
+        for old in self.path.glob("session-*.safetensors*"):  # older snapshots and crashed writes
             if old.name != state.snapshot:
                 old.unlink(missing_ok=True)
 

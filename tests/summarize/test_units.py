@@ -200,3 +200,24 @@ def test_progress_lines_and_quiet():
     q.info("hello")
     assert quiet.getvalue() == ""
     assert isinstance(make_progress(stream=io.StringIO()), LogProgress)  # not a terminal
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal():
+    from streamer.summarize.progress import BarProgress
+
+    out = _Terminal()
+    p = make_progress(stream=out)
+    assert isinstance(p, BarProgress)
+    p.begin("talk.mp4", 120.0)
+    p.advance(60.0, 6000)
+    p.info("a log line")
+    p.chunk(Note(3, 45.0, 60.0, "x", 1), 8)
+    p.end()
+    text = out.getvalue()
+    assert "talk.mp4" in text and "%|" in text and "01:00/02:00 media" in text and "tok/s" in text
+    assert "streamer summarize: a log line" in text
