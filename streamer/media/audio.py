@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamer.media.container import WarningLog
+from streamer.media.container import PacketDecoder, WarningLog
 from streamer.media.framing import DEFAULT_BLOCK_FRAMES, AudioFramer
 from streamer.media.resample import MonoResampler, frame_to_mono
 from streamer.media.types import SAMPLE_RATE, AudioFrames, MediaInfo, MediaLimits
@@ -17,7 +17,6 @@ from streamer.media.types import SAMPLE_RATE, AudioFrames, MediaInfo, MediaLimit
 __all__ = ["iter_audio_frames"]
 
 _GAP_TOLERANCE_S = 0.1  # timestamp jumps smaller than this are jitter, not gaps
-_MAX_CONSECUTIVE_READ_ERRORS = 32
 
 
 def iter_audio_frames(
@@ -37,32 +36,8 @@ def iter_audio_frames(
     framer = AudioFramer(block_frames)
     resampler = MonoResampler()
     expected_in_s: float | None = None  # where the next decoded frame should start
-    bad_packets = read_errors = 0
     limit_samples = int(limits.max_duration_s * SAMPLE_RATE)
-    demux = container.demux(stream)  # type: ignore[attr-defined]
-    while True:
-        try:
-            packet = next(demux)
-            read_errors = 0
-        except StopIteration:
-            break
-        except (av.FFmpegError, OSError) as exc:
-            read_errors += 1
-            log.add(f"audio: unreadable data skipped ({type(exc).__name__})")
-            if read_errors >= _MAX_CONSECUTIVE_READ_ERRORS:
-                log.add("audio: stopped reading after repeated read errors")
-                break
-            demux = container.demux(stream)  # type: ignore[attr-defined]
-            continue
-        try:
-            frames = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
-            bad_packets += 1
-            log.add(f"audio: damaged packets skipped ({type(exc).__name__})")
-            if bad_packets > limits.max_bad_packets:
-                log.add("audio: too many damaged packets, stream abandoned")
-                break
-            continue
+    for frames in PacketDecoder(container, stream, "audio", log, limits.max_bad_packets):
         for frame in frames:
             rate = frame.sample_rate
             if not limits.min_sample_rate <= rate <= limits.max_sample_rate:

@@ -8,12 +8,13 @@ timeout. PyAV errors become :mod:`streamer.errors` exceptions here.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from streamer.errors import MediaError, UnsupportedMediaError
 from streamer.media.types import AudioStreamInfo, MediaInfo, MediaLimits, VideoStreamInfo
 
-__all__ = ["ALLOWED_DEMUXERS", "open_container", "probe_info", "ProbeResult", "WarningLog"]
+__all__ = ["ALLOWED_DEMUXERS", "PacketDecoder", "open_container", "probe_info", "ProbeResult", "WarningLog"]
 
 # Demuxers a file may be read with: single-file containers and elementary streams only.
 ALLOWED_DEMUXERS = (
@@ -233,3 +234,51 @@ def _codec_id(stream: object) -> str:
         return str(stream.codec_context.name)  # type: ignore[attr-defined]
     except Exception:
         return "(unknown)"
+
+
+_MAX_CONSECUTIVE_READ_ERRORS = 32  # demuxer errors in a row before a stream is abandoned
+
+
+class PacketDecoder:
+    """Demux and decode one stream, skipping unreadable data and damaged packets with warnings.
+
+    Iterating yields the decoded frames of each packet. :meth:`restart` re-creates the demuxer
+    (after a seek); the running iteration continues from the new position.
+    """
+
+    def __init__(self, container: object, stream: object, label: str, log: WarningLog, max_bad_packets: int):
+        self._container, self._stream = container, stream
+        self._label, self._log, self._max_bad = label, log, max_bad_packets
+        self.restart()
+
+    def restart(self) -> None:
+        self._demux = self._container.demux(self._stream)  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[list[object]]:
+        import av
+
+        bad_packets = read_errors = 0
+        while True:
+            try:
+                packet = next(self._demux)
+                read_errors = 0
+            except StopIteration:
+                return
+            except (av.FFmpegError, OSError) as exc:
+                read_errors += 1
+                self._log.add(f"{self._label}: unreadable data skipped ({type(exc).__name__})")
+                if read_errors >= _MAX_CONSECUTIVE_READ_ERRORS:
+                    self._log.add(f"{self._label}: stopped reading after repeated read errors")
+                    return
+                self.restart()
+                continue
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError) as exc:
+                bad_packets += 1
+                self._log.add(f"{self._label}: damaged packets skipped ({type(exc).__name__})")
+                if bad_packets > self._max_bad:
+                    self._log.add(f"{self._label}: too many damaged packets, stream abandoned")
+                    return
+                continue
+            yield frames

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from streamer.media.container import WarningLog
+from streamer.media.container import PacketDecoder, WarningLog
 from streamer.media.policy import FrameSampler, SamplingMode, SamplingPolicy, make_sampler
 from streamer.media.types import MediaInfo, MediaLimits, VideoFrame
 
@@ -21,7 +21,6 @@ __all__ = ["iter_video_frames", "luma_thumbnail", "DecodeOptions"]
 
 _THUMB_WIDTH = 64  # pixels across a scene-detection thumbnail
 _SEEK_MIN_GAP_S = 2.0  # seconds: never seek over less than this
-_MAX_CONSECUTIVE_READ_ERRORS = 32  # demuxer errors in a row before the stream is abandoned
 _TOLERANCE_S = 1e-3
 _SEEKABLE_DEMUXERS = ("mov", "matroska", "webm", "avi", "flv", "asf", "nut", "ivf")
 
@@ -107,34 +106,10 @@ def iter_video_frames(
     last_t: float | None = None  # time of the last decoded frame
     seek_from_t: float | None = None  # where we were when we last sought (None: no seek pending)
     seek_target: float | None = None
-    bad_packets = 0
-    read_errors = 0
     taken = 0
     sought = False  # the next frame comes after a seek (a jump in time is expected)
-    demux = container.demux(stream)  # type: ignore[attr-defined]
-    while True:
-        try:
-            packet = next(demux)
-            read_errors = 0
-        except StopIteration:
-            break
-        except (av.FFmpegError, OSError) as exc:
-            read_errors += 1
-            log.add(f"video: unreadable data skipped ({type(exc).__name__})")
-            if read_errors >= _MAX_CONSECUTIVE_READ_ERRORS:
-                log.add("video: stopped reading after repeated read errors")
-                break
-            demux = container.demux(stream)  # type: ignore[attr-defined]
-            continue
-        try:
-            frames = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
-            bad_packets += 1
-            log.add(f"video: damaged packets skipped ({type(exc).__name__})")
-            if bad_packets > limits.max_bad_packets:
-                log.add("video: too many damaged packets, stream abandoned")
-                break
-            continue
+    packets = PacketDecoder(container, stream, "video", log, limits.max_bad_packets)
+    for frames in packets:
         for frame in frames:
             t = frame.time
             t = (t - start_s) if t is not None else (last_t + frame_period if last_t is not None else 0.0)
@@ -190,7 +165,7 @@ def iter_video_frames(
                     break
                 seek_from_t, seek_target = t, target
                 sought = True
-                demux = container.demux(stream)  # type: ignore[attr-defined]
+                packets.restart()
                 break  # frames still buffered from before the jump are stale
     claimed = vinfo.duration_s or info.duration_s
     if taken == 0:
