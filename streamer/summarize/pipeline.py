@@ -72,12 +72,14 @@ def summarize_recording(
     source = open_media(path, SamplingPolicy.fixed_rate(options.fps))
     with source:
         run = _Run(engine, source, os.fspath(path), options, state_dir, progress or Progress())
-        run.open(resume)
         try:
+            run.open(resume)
             run.stream()
             return run.finish()
         finally:
             run.progress.end()
+            if run.session is not None:
+                run.session.close()  # after an error too: a batch must not pile up open sessions
 
 
 class _Run:
@@ -95,7 +97,6 @@ class _Run:
         self.state = ResumeState(input_fingerprint(path), options.fingerprint(), model_fingerprint(engine))
         self.session: Session | None = None
         self.stats = IngestStats()
-        self.notes_warned = False
         self.own_warnings: list[str] = []
         self._t0 = time.perf_counter()
         self._prior_s = 0.0

@@ -58,10 +58,12 @@ def test_resume_after_interrupt_equals_uninterrupted_run(bundled, talk, tmp_path
     loaded, tok = bundled
     options = SummarizeOptions(chunk_s=15.0, note_tokens=10, summary_tokens=16)
     full = summarize_recording(Engine(loaded, tok), talk, options, state_dir=StateDir(tmp_path / "a"))
-    assert not (tmp_path / "a" / "state.json").exists() or True  # the CLI removes it after writing
+    assert StateDir(tmp_path / "a").load().chunks_done == 5  # the CLI removes it once the output is written
     state = StateDir(tmp_path / "b")
+    interrupted = Engine(loaded, tok)
     with pytest.raises(KeyboardInterrupt):
-        summarize_recording(Engine(loaded, tok), talk, options, state_dir=state, progress=_Interrupt(2))
+        summarize_recording(interrupted, talk, options, state_dir=state, progress=_Interrupt(2))
+    assert interrupted.num_sessions == 0  # closed on the way out
     saved = state.load()
     assert saved.chunks_done == 2 and saved.position_s == 30.0 and len(saved.notes) == 2
     assert [p.name for p in state.path.glob("session-*")] == ["session-00002.safetensors"]
