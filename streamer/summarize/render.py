@@ -64,7 +64,12 @@ def render_markdown(result: SummaryResult) -> str:
         out += ["## Warnings", "", *[f"- {_md(w)}" for w in media_warnings], ""]
     out += ["## Notes", ""]
     for note in result.notes:
-        out += [f"### {format_span(note.start_s, note.end_s, long)}", "", _md(note.text) or "_No notes._", ""]
+        out += [f"### {format_span(note.start_s, note.end_s, long)}", ""]
+        holes = [g for g in result.gaps if g.start_s < note.end_s and g.end_s > note.start_s]
+        if holes:
+            spans = ", ".join(format_span(g.start_s, g.end_s, long) for g in holes)
+            out += [f"_Nothing decoded {spans}._", ""]
+        out += [_md(note.text) or "_No notes._", ""]
     if not result.notes:
         out += ["_No media could be decoded, so there are no notes._", ""]
     return "\n".join(out).rstrip("\n") + "\n"

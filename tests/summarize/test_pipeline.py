@@ -139,6 +139,7 @@ def test_gaps_reach_the_prompts_and_the_output(engine, holey, monkeypatch):
     assert "Nothing could be decoded from 00:10 to 00:30" in asked[-1]  # the summary
     md = render_markdown(result)
     assert "## Gaps" in md and "- 00:10–00:30: no media decoded" in md
+    assert "### 00:00–00:15\n\n_Nothing decoded 00:10–00:30._\n" in md
 
 
 def test_truncated_file_is_summarized_up_to_the_cut(engine, talk, tmp_path):

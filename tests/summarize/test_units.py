@@ -221,3 +221,31 @@ def test_progress_bar_on_a_terminal():
     text = out.getvalue()
     assert "talk.mp4" in text and "%|" in text and "01:00/02:00 media" in text and "tok/s" in text
     assert "streamer summarize: a log line" in text
+
+
+def test_render_long_recordings_and_model_text_safely():
+    from streamer.summarize.render import render, to_json_dict
+    from streamer.summarize.result import Gap, SummaryResult, SummarySections
+
+    result = SummaryResult(
+        source="/x/all-hands.mp4", duration_s=3700.0,
+        summary=SummarySections("All hands", "# shouting\nfine", ["a"], None, ["Bob: ---"], "raw"),
+        notes=[Note(0, 0.0, 3600.0, "first\x07 hour", 5), Note(1, 3600.0, 3700.0, "", 0)],
+        gaps=[Gap(3650.0, 3700.0, "not decoded (damaged or truncated file?)")],
+        model={"name": "m"}, tokens={"context": 1}, timings={"total_s": 1.23456},
+        warnings=["video: damaged packets skipped (InvalidDataError)",
+                  "gap 1:00:50–1:01:40: not decoded (damaged or truncated file?)"],
+    )  # fmt: skip
+    md = render(result, "md")
+    assert md.startswith("# All hands\n") and "**Duration:** 1:01:40" in md
+    assert "\\# shouting\nfine" in md and "## Decisions" not in md and "- Bob: ---" in md
+    assert "### 0:00:00–1:00:00\n\nfirst hour\n" in md
+    assert "### 1:00:00–1:01:40\n\n_Nothing decoded 1:00:50–1:01:40._\n\n_No notes._" in md
+    assert "- 1:00:50–1:01:40: not decoded" in md
+    assert (
+        "## Warnings\n\n- video: damaged packets skipped (InvalidDataError)\n\n## Notes" in md
+    )  # gap not twice
+    data = json.loads(render(result, "json"))
+    assert data == to_json_dict(result) and data["timings"] == {"total_s": 1.235}
+    assert data["notes"][1] == {"start_s": 3600.0, "end_s": 3700.0, "text": ""}
+    assert data["summary"]["decisions"] is None and data["summary"]["action_items"] == ["Bob: ---"]
