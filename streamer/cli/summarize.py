@@ -22,33 +22,26 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="recordings, or directories of recordings")
+    add = parser.add_argument
+    add("paths", nargs="+", metavar="PATH", help="recordings, or directories of recordings")
     add_model_arguments(parser)
-    parser.add_argument(
-        "--out", metavar="FILE|DIR", help="output file (one input) or directory (default: stdout)"
-    )
-    parser.add_argument("--format", choices=["md", "json"], default=None,
-                        help="Markdown or JSON (default: from --out's extension, else md)")  # fmt: skip
-    parser.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second (default 1)")
-    parser.add_argument("--chunk-minutes", type=float, default=1.0, metavar="M",
-                        help="minutes of media per chunk of notes; fractions allowed (default 1)")  # fmt: skip
-    parser.add_argument("--prompt", metavar="FILE",
-                        help="replace the summary prompt with FILE's text, or set prompts by name from a .toml "
-                             "file (system, notes, summary, merge)")  # fmt: skip
-    parser.add_argument("--resume", action="store_true",
-                        help="continue interrupted runs from their last finished chunk; skip finished outputs")  # fmt: skip
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress or log lines (failures still print)"
-    )
-    parser.add_argument(
-        "--note-tokens", type=int, default=96, metavar="N", help="cap of each chunk's notes (96)"
-    )
-    parser.add_argument(
-        "--summary-tokens", type=int, default=256, metavar="N", help="cap of the summary (256)"
-    )
-    parser.add_argument("--max-context-tokens", type=int, default=None, metavar="N",
-                        help="the session's KV budget in tokens (default: one chunk of media + 4k tokens of notes, "
-        "at most the engine's default)")  # fmt: skip
+    add("--out", metavar="FILE|DIR", help="output file (one input) or directory (default: stdout)")
+    add("--format", choices=["md", "json"], default=None,
+        help="Markdown or JSON (default: from --out's extension, else md)")  # fmt: skip
+    add("--fps", type=float, default=1.0, help="video frames sampled per second (default 1)")
+    add("--chunk-minutes", type=float, default=1.0, metavar="M",
+        help="minutes of media per chunk of notes; fractions allowed (default 1)")  # fmt: skip
+    add("--prompt", metavar="FILE",
+        help="replace the summary prompt with FILE's text, or set prompts by name from a .toml file "
+             "(system, notes, summary, merge)")  # fmt: skip
+    add("--resume", action="store_true",
+        help="continue interrupted runs from their last finished chunk; skip finished outputs")  # fmt: skip
+    add("--quiet", action="store_true", help="no progress or log lines (failures still print)")
+    add("--note-tokens", type=int, default=96, metavar="N", help="cap of each chunk's notes (default 96)")
+    add("--summary-tokens", type=int, default=256, metavar="N", help="cap of the summary (default 256)")
+    add("--max-context-tokens", type=int, default=None, metavar="N",
+        help="the session's KV budget in tokens (default: one chunk of media + 4k tokens of notes, at most "
+             "the engine's default)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
     progress = make_progress(args.quiet)
     inputs = len(jobs) + len(failed)  # for the report: planned files and empty directories
     if args.resume:
-        done = [
-            j
-            for j in jobs
-            if j.output is not None and j.output.exists() and not StateDir(j.state_dir).exists()
-        ]
+        done = [j for j in jobs if j.output and j.output.exists() and not StateDir(j.state_dir).exists()]
         for job in done:
             progress.info(f"{job.source.name}: already summarized in {job.output}; skipped (--resume)")
         jobs = [j for j in jobs if j not in done]
