@@ -50,6 +50,7 @@ class SequenceBuilder:
         *,
         frame_soft_tokens: int = VIDEO_SOFT_TOKENS,
         audio_segment_s: float = 1.0,
+        max_text_unit_tokens: int = 512,
     ):
         if not 0 < audio_segment_s <= MAX_AUDIO_SEGMENT_S:
             raise InputError(f"audio_segment_s must be in (0, {MAX_AUDIO_SEGMENT_S}]")
@@ -58,16 +59,21 @@ class SequenceBuilder:
         self.chat: ChatFormat | None = tokenizer.chat_format
         self.frame_soft_tokens = frame_soft_tokens
         self.samples_per_segment = int(round(audio_segment_s * 16_000))
+        self.max_text_unit_tokens = max_text_unit_tokens
         self.in_user_turn = False
         self._after_answer = False  # the model's turn must be closed before anything else
 
-    def _text(
-        self, text: str, kind: UnitKind = UnitKind.TEXT, pinned: bool = False, label: str = ""
-    ) -> PendingUnit:
+    def _text(self, text: str, pinned: bool = False, label: str = "") -> list[PendingUnit]:
+        """Text as units of at most ``max_text_unit_tokens`` (text is causal, so it can be cut
+        anywhere; bounded units keep every prefill chunk, and its attention mask, small)."""
         ids = self.tokenizer.encode(text) if text else []
-        return PendingUnit(Unit(kind, len(ids), pinned=pinned, label=label), [Text(ids)])
+        step = self.max_text_unit_tokens
+        return [
+            PendingUnit(Unit(UnitKind.TEXT, len(piece), pinned=pinned, label=label), [Text(piece)])
+            for piece in (ids[i : i + step] for i in range(0, len(ids), step))
+        ]
 
-    def start(self, system_prompt: str | None) -> PendingUnit:
+    def start(self, system_prompt: str | None) -> list[PendingUnit]:
         """The pinned head of the sequence: BOS and the system turn."""
         chat = self.chat
         head = chat.bos if chat else (self.tokenizer.special.get("bos_token") or "")
@@ -80,7 +86,7 @@ class SequenceBuilder:
     def _open_turn(self) -> list[PendingUnit]:
         out = self._close_answer()
         if not self.in_user_turn and self.chat is not None:
-            out.append(self._text(self.chat.user_prefix, label="turn"))
+            out += self._text(self.chat.user_prefix, label="turn")
         self.in_user_turn = True
         return out
 
@@ -88,11 +94,7 @@ class SequenceBuilder:
         if not self._after_answer:
             return []
         self._after_answer = False
-        return (
-            [self._text(self.chat.model_suffix, label="turn end")]
-            if self.chat and self.chat.model_suffix
-            else []
-        )
+        return self._text(self.chat.model_suffix, label="turn end") if self.chat else []
 
     def frame(self, image: np.ndarray, t_s: float) -> list[PendingUnit]:
         """A video frame shown at ``t_s`` seconds."""
@@ -129,27 +131,27 @@ class SequenceBuilder:
             raise InputError(f"unknown role {role!r} (system, user or assistant)")
         out = self._close_answer()
         if self.in_user_turn and self.chat is not None:
-            out.append(self._text(self.chat.user_suffix, label="turn end"))
+            out += self._text(self.chat.user_suffix, label="turn end")
         self.in_user_turn = False
         chat = self.chat
         if chat is None:
-            return [*out, self._text(text, label=role)]
+            return [*out, *self._text(text, label=role)]
         prefix, suffix = {
             "system": (chat.system_prefix, chat.system_suffix),
             "user": (chat.user_prefix, chat.user_suffix),
             "assistant": (chat.generation_prompt, chat.model_suffix),
         }[role]
-        return [*out, self._text(f"{prefix}{text}{suffix}", label=role)]
+        return [*out, *self._text(f"{prefix}{text}{suffix}", label=role)]
 
     def question(self, text: str) -> list[PendingUnit]:
         """The user's question, closing the turn and opening the model's answer."""
         out = self._open_turn()
         tail = f"{self.chat.user_suffix}{self.chat.generation_prompt}" if self.chat else "\n"
-        unit = self._text(f"{text}{tail}", label="question")
-        unit.question = True
+        units = self._text(f"{text}{tail}", label="question")
+        units[-1].question = True
         self.in_user_turn = False
         self._after_answer = True
-        return [*out, unit]
+        return [*out, *units]
 
     def lay_out(self, units: list[PendingUnit], first_block: int) -> Layout:
         """One layout for consecutive pending units."""

@@ -210,7 +210,7 @@ class Session:
         self._audio_buf_len = 0
         self._audio_buf_t = 0.0
         self._held: list[tuple[float, np.ndarray]] = []
-        self._enqueue([builder.start(config.system_prompt)])
+        self._enqueue(builder.start(config.system_prompt))
 
     # ---- helpers (caller holds self._lock) ----------------------------------------------------
     def _now(self) -> float:

@@ -336,3 +336,15 @@ def test_snapshot_restore_continues_bit_for_bit(bundled, tmp_path):
         return answers
 
     assert run(split=True) == run(split=False)
+
+
+def test_long_text_is_prefilled_in_bounded_chunks(bundled, recorded):
+    """A huge pasted text never becomes one giant prefill (its mask would be S x S)."""
+    loaded, tok = bundled
+    engine = Engine(loaded, tok, EngineConfig(scheduler=SchedulerConfig(prefill_chunk_tokens=512)))
+    s = engine.open_session(SessionConfig(max_context_tokens=8192))
+    s.push_text("word " * 3000)
+    a = s.ask("and " * 1500 + "so?", SamplingParams(max_new_tokens=2))
+    engine.run_until_idle()
+    assert a.result(5).finish_reason in (FinishReason.LENGTH, FinishReason.STOP)
+    assert max(len(lay) for lay, _ in recorded) <= 512
