@@ -27,8 +27,6 @@ __all__ = ["FinalSummary", "final_summary", "hierarchical_summary"]
 
 AskFn = Callable[[Session, str, int], Answer]  # (session, question, max_new_tokens) → finished answer
 _MAX_LEVELS = 12  # condensing levels before the rest is cut (never reached with sane budgets)
-PART_TOKENS = 512  # tokens of notes per pushed turn (one prefill chunk); a longer note line is cut
-_TURN_TOKENS = 12  # tokens of chat markers and header around one pushed turn
 
 
 @dataclass
@@ -72,9 +70,9 @@ def hierarchical_summary(
     tok = engine.tokenizer
     system = len(tok.encode(options.prompts.system))
     merge_q = len(tok.encode(fill(options.prompts.merge, start="00:00", end="00:00")))
-    room_merge = _less_turns(budget - options.merge_tokens - merge_q - system - MARGIN)
-    room_final = _less_turns(budget - options.summary_tokens - len(tok.encode(question)) - system - MARGIN)
-    item_cap = max(16, min(room_merge // 2, PART_TOKENS - 16))
+    room_merge = budget - options.merge_tokens - merge_q - system - MARGIN
+    room_final = budget - options.summary_tokens - len(tok.encode(question)) - system - MARGIN
+    item_cap = max(room_merge // 2, 16)
 
     def item(start: float, end: float, text: str) -> _Item:
         line = _line(start, end, text)
@@ -120,23 +118,16 @@ def _groups(items: list[_Item], room: int) -> list[list[_Item]]:
     return groups
 
 
-def _less_turns(room: int) -> int:
-    """``room`` less the chat markers of the PART_TOKENS-sized turns the notes are pushed in."""
-    return room - (room // PART_TOKENS + 1) * _TURN_TOKENS
-
-
 def _fresh_ask(
     engine: Engine, options: SummarizeOptions, budget: int, items: list[_Item], question: str, cap: int,
     ask: AskFn,
 ) -> Answer:  # fmt: skip
-    """Ask ``question`` in a fresh session after ``items``, pushed as turns of <= PART_TOKENS tokens
-    (so that no prefill chunk, and no attention matrix, is bigger than one)."""
+    """Ask ``question`` in a fresh session after the notes ``items`` (one user turn; the engine
+    cuts long text into prefill-sized units)."""
     config = SessionConfig(system_prompt=options.prompts.system, max_context_tokens=budget)
     session = engine.open_session(config)
     try:
-        for k, part in enumerate(_groups(items, PART_TOKENS)):
-            header = "Notes on the meeting:" if k == 0 else "Notes, continued:"
-            session.push_text(header + "\n" + "\n".join(i.text for i in part), role="user")
+        session.push_text("Notes on the meeting:\n" + "\n".join(i.text for i in items), role="user")
         return ask(session, question, cap)
     finally:
         session.close()
