@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"streamer summarize: {job.source}: interrupted; rerun with --resume to continue "
                   "from the last finished chunk", file=sys.stderr)  # fmt: skip
             raise
+        except BrokenPipeError:
+            raise  # stdout's reader went away: stop quietly (handled in streamer.cli.main)
         except StreamerError as exc:
             failed.append((str(job.source), str(exc)))
             progress.info(f"{job.source.name}: failed: {exc}")

@@ -237,7 +237,9 @@ class Gemma4Unified(nn.Module):
         window = text.effective_sliding_window
         bidir = text.use_bidirectional_attention
         rows = [meta] if caches is None else [meta.row(b) for b in range(embeds.shape[0])]
-        masks: dict[tuple[int, int], torch.Tensor | None] = {}  # (row, kv source layer) → mask
+        # (row, layer type) → mask: every layer of a type holds the same tokens (same appends, same
+        # evictions), so one mask per type and row serves all of them.
+        masks: dict[tuple[int, str], torch.Tensor | None] = {}
         shared: dict[int, list[KVView]] = {}  # kv source layer → per-row K/V views
         h = embeds
         for i, layer in enumerate(lm.layers):
@@ -258,7 +260,7 @@ class Gemma4Unified(nn.Module):
             views = shared[spec.kv_source]
             outs = []
             for b, view in enumerate(views):
-                key = (b, spec.kv_source)
+                key = (b, spec.layer_type)
                 if key not in masks:
                     sliding = window if spec.layer_type == "sliding_attention" else None
                     masks[key] = build_mask(rows[b], view, sliding_window=sliding, bidirectional=bidir)
