@@ -19,7 +19,14 @@ from typing import Any
 
 from streamer.errors import StreamerError
 
-__all__ = ["Shape", "add_shape_arguments", "ensure_checkpoint", "require_transformers", "shape_of", "DEFAULT_CACHE"]
+__all__ = [
+    "Shape",
+    "add_shape_arguments",
+    "ensure_checkpoint",
+    "require_transformers",
+    "shape_of",
+    "DEFAULT_CACHE",
+]
 
 MAX_POSITIONS = 32_768  # max_position_embeddings written into the random checkpoint
 SPECIAL_TOKENS = 7  # boi, eoi, image, video, boa, eoa, audio: the top ids of the vocabulary
@@ -62,9 +69,13 @@ def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     shape.add_argument("--heads", type=int, default=8, help="attention heads (default: 8)")
     shape.add_argument("--kv-heads", type=int, default=4, help="key/value heads (default: 4)")
     shape.add_argument("--head-dim", type=int, default=64, help="head width, sliding layers (default: 64)")
-    shape.add_argument("--global-head-dim", type=int, default=128, help="head width, full layers (default: 128)")
+    shape.add_argument(
+        "--global-head-dim", type=int, default=128, help="head width, full layers (default: 128)"
+    )
     shape.add_argument("--intermediate", type=int, default=2048, help="MLP width (default: 2048)")
-    shape.add_argument("--sliding-window", type=int, default=512, help="sliding window in tokens (default: 512)")
+    shape.add_argument(
+        "--sliding-window", type=int, default=512, help="sliding window in tokens (default: 512)"
+    )
     shape.add_argument("--vocab", type=int, default=32_000, help="vocabulary size (default: 32000)")
     shape.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE,
@@ -111,7 +122,9 @@ def require_transformers() -> Any:
 def ensure_checkpoint(transformers: Any, shape: Shape, cache_dir: Path, seed: int) -> Path:
     """The checkpoint of ``shape`` and ``seed`` under ``cache_dir``, written on first use (fp32)."""
     key = json.dumps([_FORMAT, asdict(shape), seed, transformers.__version__], sort_keys=True)
-    path = cache_dir / f"gemma4u-h{shape.hidden}-l{shape.layers}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    path = (
+        cache_dir / f"gemma4u-h{shape.hidden}-l{shape.layers}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    )
     if (path / "config.json").is_file():
         return path
     import torch

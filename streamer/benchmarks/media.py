@@ -47,10 +47,25 @@ def _cache_dir(arg: str | None) -> Path:
         return Path(tempfile.gettempdir()) / "streamer-bench"
 
 
-def _generate(path: Path, minutes: float) -> None:
+def cached_recording(cache_dir: str | None, minutes: float) -> Path:
+    """The generated 720p H.264 + AAC meeting of ``minutes``, written once (progress on stderr)."""
+    import sys
+
+    from streamer.errors import InputError
     from streamer.media.synth import write_synthetic_recording
 
-    write_synthetic_recording(path, minutes=minutes, size=(_W, _H), fps=_FPS, sample_rate=_RATE)
+    if minutes <= 0:
+        raise InputError("--minutes must be positive")
+    path = _cache_dir(cache_dir) / f"meeting_{minutes:g}min_720p_h264_aac.mp4"
+    if not path.exists():
+        print(
+            f"generating {minutes:g} min of 720p H.264 + AAC into {path} (cached for reruns) ...",
+            file=sys.stderr,
+        )
+        t0 = time.perf_counter()
+        write_synthetic_recording(path, minutes=minutes, size=(_W, _H), fps=_FPS, sample_rate=_RATE)
+        print(f"  generated in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return path
 
 
 def _child(mode: str, path: str, fps: float) -> None:
@@ -109,20 +124,7 @@ def _measure(mode: str, path: Path, fps: float) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.errors import InputError
-
-    if args.minutes <= 0:
-        raise InputError("--minutes must be positive")
-    path = _cache_dir(args.cache_dir) / f"meeting_{args.minutes:g}min_720p_h264_aac.mp4"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(
-            f"generating {args.minutes:g} min of 720p H.264 + AAC into {path} (cached for reruns) ...",
-            flush=True,
-        )
-        t0 = time.perf_counter()
-        _generate(path, args.minutes)
-        print(f"  generated in {time.perf_counter() - t0:.0f} s", flush=True)
+    path = cached_recording(args.cache_dir, args.minutes)
     media_s = args.minutes * 60
     rows = {mode: _measure(mode, path, args.fps) for mode in ("naive", "streamer", "streamer+audio")}
     for r in rows.values():

@@ -41,12 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shape_arguments(parser)
     group = parser.add_argument_group("run")
     group.add_argument("--minutes", type=float, default=60.0, help="media minutes streamed (default: 60)")
-    group.add_argument("--ttft-at", default="1,10,60", help="minutes at which a question is asked (default: 1,10,60)")
+    group.add_argument(
+        "--ttft-at", default="1,10,60", help="minutes at which a question is asked (default: 1,10,60)"
+    )
     group.add_argument(
         "--max-context-tokens", type=int, default=8192, help="session KV budget in tokens (default: 8192)"
     )
-    group.add_argument("--sessions", type=int, default=8, help="concurrent sessions for the decode figure (default: 8)")
-    group.add_argument("--decode-tokens", type=int, default=32, help="tokens each answer decodes (default: 32)")
+    group.add_argument(
+        "--sessions", type=int, default=8, help="concurrent sessions for the decode figure (default: 8)"
+    )
+    group.add_argument(
+        "--decode-tokens", type=int, default=32, help="tokens each answer decodes (default: 32)"
+    )
     group.add_argument("--no-naive", action="store_true", help="skip the transformers baseline")
     group.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     group.add_argument("--device", default="cpu")
@@ -82,13 +88,21 @@ def _first_token_s(engine: Any, session: Any, question: str, params: Any) -> tup
     return ttft, stream
 
 
-def _naive_first_token_s(ref: Any, vocab: int, context_tokens: int, question_tokens: int, device: Any) -> float:
+def _naive_first_token_s(
+    ref: Any, vocab: int, context_tokens: int, question_tokens: int, device: Any
+) -> float:
     import torch
 
     ids = torch.randint(3, vocab - 16, (1, context_tokens + question_tokens), device=device)
     start = time.perf_counter()
     with torch.inference_mode():
-        ref.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=1, do_sample=False, pad_token_id=0)
+        ref.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=1,
+            do_sample=False,
+            pad_token_id=0,
+        )
     return time.perf_counter() - start
 
 
@@ -161,7 +175,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script
     question_tokens = len(tokenizer.encode(QUESTION)) + 8
     ref = None
     if not args.no_naive:
-        ref = transformers.Gemma4UnifiedForConditionalGeneration.from_pretrained(str(path), dtype=loaded.dtype)
+        ref = transformers.Gemma4UnifiedForConditionalGeneration.from_pretrained(
+            str(path), dtype=loaded.dtype
+        )
         ref = ref.to(loaded.device).eval()
     kv_by_minute: list[dict[str, Any]] = []
     ttft_rows: list[dict[str, Any]] = []
@@ -185,7 +201,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script
             ttft, stream = _first_token_s(engine, session, QUESTION, params)
             row = {"minute": round(minute, 2), "context_tokens": stream.context_tokens, "streamer_s": ttft}
             if ref is not None:
-                naive = _naive_first_token_s(ref, shape.vocab, stream.context_tokens, question_tokens, loaded.device)
+                naive = _naive_first_token_s(
+                    ref, shape.vocab, stream.context_tokens, question_tokens, loaded.device
+                )
                 row.update(naive_s=naive, ratio=naive / ttft)
             ttft_rows.append(row)
     steady = [r["used"] for r in kv_by_minute if r["minute"] >= 5]
@@ -193,7 +211,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script
     decode = {}
     for n in sorted({1, args.sessions}):
         sessions = [
-            engine.open_session(SessionConfig(system_prompt=f"session {i}", max_context_tokens=args.max_context_tokens))
+            engine.open_session(
+                SessionConfig(system_prompt=f"session {i}", max_context_tokens=args.max_context_tokens)
+            )
             for i in range(n)
         ]
         for s in sessions:
@@ -228,7 +248,9 @@ def _table(r: dict[str, Any]) -> str:
     for row in r["ttft"]:
         naive = f"{row['naive_s']:.3f}s" if "naive_s" in row else "-"
         ratio = f"{row['ratio']:.1f}x" if "ratio" in row else "-"
-        lines.append(f"{row['minute']:>10g}m{row['context_tokens']:>13}{row['streamer_s']:>14.3f}s{naive:>12}{ratio:>8}")
+        lines.append(
+            f"{row['minute']:>10g}m{row['context_tokens']:>13}{row['streamer_s']:>14.3f}s{naive:>12}{ratio:>8}"
+        )
     lines += ["", f"{'minute':>7}{'KV allocated':>15}{'KV used':>12}{'context':>9}{'evicted':>10}"]
     for row in r["kv_by_minute"]:
         lines.append(

@@ -48,20 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.benchmarks.media import _cache_dir, _generate
-    from streamer.errors import InputError
+    from streamer.benchmarks.media import cached_recording
 
-    if args.minutes <= 0:
-        raise InputError("--minutes must be positive")
-    path = _cache_dir(args.cache_dir) / f"meeting_{args.minutes:g}min_720p_h264_aac.mp4"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(
-            f"generating {args.minutes:g} min of 720p H.264 + AAC into {path} (cached) ...", file=sys.stderr
-        )
-        t0 = time.perf_counter()
-        _generate(path, args.minutes)
-        print(f"  generated in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    path = cached_recording(args.cache_dir, args.minutes)
     figures = _measure(path, args)
     figures["h100_estimate"] = _h100_estimate(figures)
     if args.json:
