@@ -19,7 +19,9 @@ import torch
 
 from streamer.model.config import TextConfig
 
-__all__ = ["TokenMeta", "RotaryEmbedding", "apply_rotary", "build_mask", "KVView"]
+__all__ = ["CAUSAL", "TokenMeta", "RotaryEmbedding", "apply_rotary", "build_mask", "KVView"]
+
+CAUSAL = "causal"  # build_mask's answer when the mask is exactly the square causal one (SDPA's fast path)
 
 
 @dataclass
@@ -87,12 +89,24 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, head_axi
 
 def build_mask(
     q: TokenMeta, kv: KVView, *, sliding_window: int | None, bidirectional: str | None
-) -> torch.Tensor | None:
-    """Boolean attention mask ``[B, 1, S, T]`` (True = attend), or None when every pair may attend.
+) -> torch.Tensor | str | None:
+    """Boolean attention mask ``[B, 1, S, T]`` (True = attend), None when every pair may attend,
+    or :data:`CAUSAL` when the queries are exactly the keys and plain causality is the rule.
 
     ``bidirectional`` is the config's ``use_bidirectional_attention``: None (causal), "vision"
     (causal, plus both ways inside an image/frame block) or "all" (no causality).
     """
+    n = q.seq_index.shape[1]
+    if (
+        bidirectional != "all"
+        and kv.valid is None
+        and q.valid is None
+        and kv.seq_index.shape[1] == n
+        and (sliding_window is None or sliding_window >= n)
+        and torch.equal(q.seq_index, kv.seq_index)
+        and (bidirectional != "vision" or not bool((q.block_ids >= 0).any()))
+    ):
+        return CAUSAL
     q_seq = q.seq_index[:, :, None]  # [B, S, 1]
     kv_seq = kv.seq_index[:, None, :]  # [B, 1, T]
     if bidirectional == "all":

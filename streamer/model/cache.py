@@ -108,31 +108,45 @@ class SlidingKVCache(_KVStore):
         self.filled = 0  # slots holding a token
 
     def update(self, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta) -> KVView:
-        """Attend over the ring plus the new tokens, then keep the newest ``window`` of them."""
+        """Attend over the filled ring slots plus the new tokens, then keep the newest ``window`` of them."""
         n = keys.shape[2]
-        valid = self.seq_index >= 0
         if n == 1:
             # Decode: the slot overwritten holds the token `window` steps back, outside the window.
             self._write_ring(keys, values, meta)
-            valid = self.seq_index >= 0
+            used = self._used()
             return KVView(
-                self.keys, self.values, self.seq_index, self.block_ids, None if bool(valid.all()) else valid
+                self.keys[:, :, used],
+                self.values[:, :, used],
+                self.seq_index[:, used],
+                self.block_ids[:, used],
+                None,
             )
-        view = KVView(
-            torch.cat([self.keys, keys], dim=2),
-            torch.cat([self.values, values], dim=2),
-            torch.cat([self.seq_index, meta.seq_index], dim=1),
-            torch.cat([self.block_ids, meta.block_ids], dim=1),
-            torch.cat([valid, torch.ones_like(meta.seq_index, dtype=torch.bool)], dim=1),
-        )
+        if self.filled == 0:  # a fresh ring adds nothing: attend to the chunk alone
+            view = KVView(keys, values, meta.seq_index, meta.block_ids, None)
+        else:
+            used = self._used()
+            view = KVView(
+                torch.cat([self.keys[:, :, used], keys], dim=2),
+                torch.cat([self.values[:, :, used], values], dim=2),
+                torch.cat([self.seq_index[:, used], meta.seq_index], dim=1),
+                torch.cat([self.block_ids[:, used], meta.block_ids], dim=1),
+                None,
+            )
         tail = min(n, self.capacity)
         tail_meta = TokenMeta(meta.positions[:, -tail:], meta.seq_index[:, -tail:], meta.block_ids[:, -tail:])
         self._write_ring(keys[:, :, -tail:], values[:, :, -tail:], tail_meta)
         return view
 
+    def _used(self) -> slice:
+        """Slots holding a token: writes start at slot 0, so [0, filled) until the ring wraps, then all."""
+        return slice(0, self.filled)
+
     def _write_ring(self, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta) -> None:
         n = keys.shape[2]
-        slots = (torch.arange(n, device=keys.device) + self.next_slot) % self.capacity
+        if self.next_slot + n <= self.capacity:  # no wrap: a plain slice copy, no index tensor
+            slots: torch.Tensor | slice = slice(self.next_slot, self.next_slot + n)
+        else:
+            slots = (torch.arange(n, device=keys.device) + self.next_slot) % self.capacity
         self.write(slots, keys, values, meta)
         self.next_slot = (self.next_slot + n) % self.capacity
         self.filled = min(self.capacity, self.filled + n)

@@ -86,10 +86,17 @@ class Attention(nn.Module):
         return apply_rotary(self.q_norm(q), cos, sin, head_axis=2).transpose(1, 2)  # q: [B, H, S, D]
 
 
-def _attend(q: torch.Tensor, kv: KVView, mask: torch.Tensor | None) -> torch.Tensor:
+def _attend(q: torch.Tensor, kv: KVView, mask: torch.Tensor | str | None) -> torch.Tensor:
     """SDPA with GQA and scale 1.0 (q/k norms already normalise). q: [B, H, S, D] → [B, S, H*D]."""
+    causal = isinstance(mask, str)  # CAUSAL: let SDPA use its causal kernel, no mask tensor
     out = F.scaled_dot_product_attention(
-        q, kv.keys, kv.values, attn_mask=mask, scale=1.0, enable_gqa=kv.keys.shape[1] != q.shape[1]
+        q,
+        kv.keys,
+        kv.values,
+        attn_mask=None if causal else mask,
+        is_causal=causal,
+        scale=1.0,
+        enable_gqa=kv.keys.shape[1] != q.shape[1],
     )
     b, h, s, d = out.shape
     return out.transpose(1, 2).reshape(b, s, h * d)
@@ -239,7 +246,7 @@ class Gemma4Unified(nn.Module):
         rows = [meta] if caches is None else [meta.row(b) for b in range(embeds.shape[0])]
         # (row, layer type) → mask: every layer of a type holds the same tokens (same appends, same
         # evictions), so one mask per type and row serves all of them.
-        masks: dict[tuple[int, str], torch.Tensor | None] = {}
+        masks: dict[tuple[int, str], torch.Tensor | str | None] = {}
         shared: dict[int, list[KVView]] = {}  # kv source layer → per-row K/V views
         h = embeds
         for i, layer in enumerate(lm.layers):
