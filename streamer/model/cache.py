@@ -51,6 +51,17 @@ class _KVStore:
         self.positions[:, slots] = meta.positions
         self.block_ids[:, slots] = meta.block_ids
 
+    def view(self, n: int) -> KVView:
+        """Slots ``[0, n)`` as a :class:`KVView` (no copies)."""
+        used = slice(0, n)
+        return KVView(
+            self.keys[:, :, used],
+            self.values[:, :, used],
+            self.seq_index[:, used],
+            self.block_ids[:, used],
+            None,
+        )
+
     def rerotate(self, rope: RotaryEmbedding, delta: torch.Tensor, slots: slice) -> None:
         """Move the keys in ``slots`` from position p to p - delta (delta: long ``[n]``)."""
         cos, sin = rope(-delta[None, :], torch.float32)  # [1, n, D]
@@ -78,14 +89,7 @@ class FullKVCache(_KVStore):
             )
         self.write(slice(self.length, self.length + n), keys, values, meta)
         self.length += n
-        used = slice(0, self.length)
-        return KVView(
-            self.keys[:, :, used],
-            self.values[:, :, used],
-            self.seq_index[:, used],
-            self.block_ids[:, used],
-            None,
-        )
+        return self.view(self.length)
 
     def keep(self, keep: torch.Tensor) -> None:
         """Compact the buffer to the slots where ``keep [length]`` is True, preserving order."""
@@ -113,33 +117,23 @@ class SlidingKVCache(_KVStore):
         if n == 1:
             # Decode: the slot overwritten holds the token `window` steps back, outside the window.
             self._write_ring(keys, values, meta)
-            used = self._used()
-            return KVView(
-                self.keys[:, :, used],
-                self.values[:, :, used],
-                self.seq_index[:, used],
-                self.block_ids[:, used],
-                None,
-            )
+            return self.view(self.filled)
         if self.filled == 0:  # a fresh ring adds nothing: attend to the chunk alone
             view = KVView(keys, values, meta.seq_index, meta.block_ids, None)
         else:
-            used = self._used()
+            # Writes start at slot 0, so the filled slots are [0, filled) until the ring wraps, then all.
+            ring = self.view(self.filled)
             view = KVView(
-                torch.cat([self.keys[:, :, used], keys], dim=2),
-                torch.cat([self.values[:, :, used], values], dim=2),
-                torch.cat([self.seq_index[:, used], meta.seq_index], dim=1),
-                torch.cat([self.block_ids[:, used], meta.block_ids], dim=1),
+                torch.cat([ring.keys, keys], dim=2),
+                torch.cat([ring.values, values], dim=2),
+                torch.cat([ring.seq_index, meta.seq_index], dim=1),
+                torch.cat([ring.block_ids, meta.block_ids], dim=1),
                 None,
             )
         tail = min(n, self.capacity)
         tail_meta = TokenMeta(meta.positions[:, -tail:], meta.seq_index[:, -tail:], meta.block_ids[:, -tail:])
         self._write_ring(keys[:, :, -tail:], values[:, :, -tail:], tail_meta)
         return view
-
-    def _used(self) -> slice:
-        """Slots holding a token: writes start at slot 0, so [0, filled) until the ring wraps, then all."""
-        return slice(0, self.filled)
 
     def _write_ring(self, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta) -> None:
         n = keys.shape[2]
