@@ -29,7 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object | None]:
-    parser = argparse.ArgumentParser(prog="streamer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description="Streaming audio/video inference for encoder-free Gemma 4 Unified models.",
+    )
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
