@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from streamer.engine.session import Session
-from streamer.media.types import AudioFrames, VideoFrame
+from streamer.media.types import SAMPLE_RATE, AudioFrames, VideoFrame
 
 __all__ = ["IngestStats", "ingest"]
 
@@ -32,7 +32,7 @@ def ingest(
             stats.frames += 1
         else:
             session.push_audio(item.waveform(), item.t_s)
-            stats.audio_s += item.num_valid_samples / 16_000
+            stats.audio_s += item.num_valid_samples / SAMPLE_RATE
         stats.last_t_s = max(stats.last_t_s, item.t_s)
         if pump is not None:
             pump()

@@ -21,6 +21,7 @@ import torch
 
 from streamer.engine.eviction import Unit, UnitKind
 from streamer.errors import InputError
+from streamer.media.types import SAMPLE_RATE
 from streamer.model.config import ModelConfig
 from streamer.model.inputs import Audio, Image, Layout, Segment, Text, layout
 from streamer.model.preprocess import VIDEO_SOFT_TOKENS, image_to_patches, mmss
@@ -58,7 +59,7 @@ class SequenceBuilder:
         self.tokenizer = tokenizer
         self.chat: ChatFormat | None = tokenizer.chat_format
         self.frame_soft_tokens = frame_soft_tokens
-        self.samples_per_segment = int(round(audio_segment_s * 16_000))
+        self.samples_per_segment = int(round(audio_segment_s * SAMPLE_RATE))
         self.max_text_unit_tokens = max_text_unit_tokens
         self.in_user_turn = False
         self._after_answer = False  # the model's turn must be closed before anything else

@@ -26,6 +26,7 @@ import numpy as np
 from streamer.engine.sampling import ChoiceConstraint, SamplingParams
 from streamer.engine.sequence import PendingUnit, SequenceBuilder
 from streamer.errors import InputError, SessionError
+from streamer.media.types import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from streamer.engine.engine import Engine
@@ -39,8 +40,6 @@ __all__ = [
     "SessionConfig",
     "SessionState",
 ]
-
-SAMPLE_RATE = 16_000
 
 
 class SessionState(enum.IntEnum):
