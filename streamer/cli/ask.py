@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if not engine.step():
             break
         if not args.json:
-            for event in _drain(stream):
+            for event in stream.drain():
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
     answer = stream.result(timeout=0)
@@ -79,8 +79,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     session.close()
     return 0
-
-
-def _drain(stream):  # noqa: ANN001, ANN202 - AnswerStream → AnswerEvents already queued
-    while not stream._queue.empty():
-        yield stream._queue.get_nowait()

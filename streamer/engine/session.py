@@ -145,6 +145,13 @@ class AnswerStream:
             if event.finish_reason is not None:
                 return
 
+    def drain(self) -> list[AnswerEvent]:
+        """The events already queued, without waiting (for callers that step the engine themselves)."""
+        events = []
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
     async def __aiter__(self) -> AsyncIterator[AnswerEvent]:
         loop = asyncio.get_running_loop()
         aq: asyncio.Queue[AnswerEvent] = asyncio.Queue()
