@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from streamer.engine.eviction import Unit, UnitKind
+from streamer.engine.timeline import AudioItem, FrameItem, Item, TextItem
 from streamer.errors import InputError
 from streamer.media.types import SAMPLE_RATE
 from streamer.model.config import ModelConfig
@@ -153,6 +154,16 @@ class SequenceBuilder:
         self.in_user_turn = False
         self._after_answer = True
         return [*out, *units]
+
+    def units_of(self, item: Item) -> list[PendingUnit]:
+        """The units of one queued item (the step thread calls this: it tokenizes and patchifies)."""
+        if isinstance(item, FrameItem):
+            return self.frame(item.image, item.t_s)
+        if isinstance(item, AudioItem):
+            return self.audio(item.frames, item.t_s)
+        if isinstance(item, TextItem):
+            return self.turn(item.role, item.text)
+        return self.question(item.text)
 
     def lay_out(self, units: list[PendingUnit], first_block: int) -> Layout:
         """One layout for consecutive pending units."""

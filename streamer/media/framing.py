@@ -51,6 +51,18 @@ class AudioFramer:
         """Total samples pushed so far (silence included)."""
         return self._emitted + self._fill
 
+    @property
+    def buffered_samples(self) -> int:
+        """Samples pushed but not yet handed out in a block."""
+        return self._fill
+
+    def copy(self) -> AudioFramer:
+        """An independent copy (for trying a push and keeping it only if it is accepted)."""
+        twin = AudioFramer(self.block_frames)
+        twin._buf = self._buf.copy()
+        twin._fill, twin._t0_s, twin._emitted = self._fill, self._t0_s, self._emitted
+        return twin
+
     def start(self, t0_s: float) -> None:
         """Set the time of the first sample (only before anything is pushed)."""
         if self._t0_s is None:
