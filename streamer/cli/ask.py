@@ -54,24 +54,23 @@ def run(args: argparse.Namespace) -> int:
         session = engine.open_session(
             SessionConfig(system_prompt=args.system, max_context_tokens=args.max_context_tokens)
         )
-        ingest(session, source.items(), pump=engine.run_until_idle)
+        # A file is not live: wait for each item's prefill instead of letting the queue drop frames.
+        ingest(session, source.items(), pump=session.wait_idle)
         warnings = list(source.warnings)
     stream = session.ask(args.question, params)
-    while not stream.finished:
-        if not engine.step():
-            break
+    for event in stream:
         if not args.json:
-            for event in stream.drain():
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
     answer = stream.result(timeout=0)
+    engine.stop()
     for w in warnings:
         print(f"streamer ask: warning: {w}", file=sys.stderr)
     if answer.finish_reason is FinishReason.ERROR:
         raise InputError(answer.error or "the answer failed")
     if args.json:
         print(json.dumps({
-            "answer": answer.text, "token_ids": answer.token_ids, "ttft_s": round(answer.ttft_s, 6),
+            "answer": answer.text, "token_ids": answer.token_ids, "ttft_s": None if answer.ttft_s is None else round(answer.ttft_s, 6),
             "context_tokens": answer.context_tokens, "evicted_tokens": answer.evicted_tokens,
             "finish_reason": answer.finish_reason.value, "warnings": warnings,
         }))  # fmt: skip

@@ -34,7 +34,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "a
 
 
 def load_engine(args: argparse.Namespace):  # noqa: ANN201 - streamer.engine.Engine (imported lazily)
-    """Model, tokenizer and engine from the common model arguments."""
+    """Model, tokenizer and a started engine from the common model arguments (stopped at exit)."""
     import torch
 
     from streamer.engine.engine import Engine
@@ -45,7 +45,9 @@ def load_engine(args: argparse.Namespace):  # noqa: ANN201 - streamer.engine.Eng
         torch.set_num_threads(args.threads)
     model_dir = args.model or default_model_dir()
     loaded = load_model(model_dir, dtype=args.dtype, device=args.device)
-    return Engine(loaded, load_tokenizer(model_dir))
+    engine = Engine(loaded, load_tokenizer(model_dir))
+    engine.start()
+    return engine
 
 
 def media_policy(fps: float | None = None, frames: int | None = None, scene: float | None = None):  # noqa: ANN201

@@ -67,7 +67,7 @@ class SessionContext:
         self._answer: Unit | None = None  # the unit generated tokens are appended to
 
     # ---- bookkeeping ------------------------------------------------------------------------
-    def _ensure_caches(self) -> list[LayerCache | None]:
+    def ensure_caches(self) -> list[LayerCache | None]:
         if self.caches is None:
             self.caches = make_cache(self.model.config.text, self.policy.capacity, self.dtype, self.device)
         return self.caches
@@ -111,7 +111,7 @@ class SessionContext:
         self._compact(slot_keep)
 
     def _compact(self, slot_keep: torch.Tensor) -> None:
-        caches = self._ensure_caches()
+        caches = self.ensure_caches()
         lm = self.model.model.language_model
         specs = self.model.config.text.layers
         kept_seq: torch.Tensor | None = None
@@ -145,17 +145,37 @@ class SessionContext:
 
     @torch.inference_mode()
     def prefill(self, lay: Layout, units: list[Unit]) -> torch.Tensor:
-        """Append ``lay`` (made of ``units``, in order) to the context; logits ``[vocab]`` of its last token."""
+        """Append ``lay`` (made of ``units``, in order) to the context; logits ``[vocab]`` of its last token.
+
+        All or nothing: if the forward fails, the caches are rolled back to where they stood
+        after any eviction it needed (a consistent state) and the error propagates.
+        """
         n = len(lay)
         if n != sum(u.tokens for u in units):
             raise ValueError("units do not cover the layout")
         self.make_room(n)
-        caches = self._ensure_caches()
-        embeds = embed_layout(self.model, lay, self.device)[None].to(self.dtype)
-        hidden = self.model(embeds, self.token_meta(lay), [caches])
+        caches = self.ensure_caches()
+        point = self.checkpoint(n)
+        try:
+            embeds = embed_layout(self.model, lay, self.device)[None].to(self.dtype)
+            hidden = self.model(embeds, self.token_meta(lay), [caches])
+            logits = self.model.logits(hidden[0, -1])
+        except BaseException:
+            self.rollback(point)
+            raise
         self._advance(n, lay)
         self.units.extend(units)
-        return self.model.logits(hidden[0, -1])
+        return logits
+
+    def checkpoint(self, incoming: int) -> list[object]:
+        """Restore points of every cache before ``incoming`` tokens are written (bookkeeping moves after)."""
+        return [None if c is None else c.checkpoint(incoming) for c in self.ensure_caches()]
+
+    @torch.inference_mode()
+    def rollback(self, point: list[object]) -> None:
+        for cache, saved in zip(self.ensure_caches(), point, strict=True):
+            if cache is not None:
+                cache.rollback(saved)  # type: ignore[arg-type]
 
     def _advance(self, n: int, lay: Layout | None = None) -> None:
         self.next_seq += n
@@ -168,7 +188,7 @@ class SessionContext:
     def reserve_decode(self) -> None:
         """Make room for one generated token (call before the batched forward)."""
         self.make_room(1)
-        self._ensure_caches()
+        self.ensure_caches()
 
     def commit_decode(self) -> None:
         """The generated token is in the caches: account for it in the open answer unit."""
@@ -188,6 +208,19 @@ def decode_batch(model: Gemma4Unified, contexts: list[SessionContext], tokens: l
     """Feed one token to each context in one batched forward; logits ``[B, vocab]``."""
     for ctx in contexts:
         ctx.reserve_decode()
+    points = [ctx.checkpoint(1) for ctx in contexts]
+    try:
+        logits = _decode_forward(model, contexts, tokens)
+    except BaseException:
+        for ctx, point in zip(contexts, points, strict=True):
+            ctx.rollback(point)
+        raise
+    for ctx in contexts:
+        ctx.commit_decode()
+    return logits
+
+
+def _decode_forward(model: Gemma4Unified, contexts: list[SessionContext], tokens: list[int]) -> torch.Tensor:
     device = contexts[0].device
     ids = torch.tensor(tokens, device=device)[:, None]
     meta = TokenMeta(
@@ -196,6 +229,4 @@ def decode_batch(model: Gemma4Unified, contexts: list[SessionContext], tokens: l
         block_ids=torch.full((len(contexts), 1), -1, dtype=torch.long, device=device),
     )
     hidden = model(model.embed_tokens(ids).to(contexts[0].dtype), meta, [c.caches for c in contexts])  # type: ignore[misc]
-    for ctx in contexts:
-        ctx.commit_decode()
     return model.logits(hidden[:, -1])

@@ -8,38 +8,13 @@ of the choices, whatever the model prefers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 
+from streamer.engine.protocol import SamplingParams
 from streamer.errors import InputError
 
 __all__ = ["SamplingParams", "ChoiceConstraint", "sample"]
-
-
-@dataclass
-class SamplingParams:
-    """How one answer is generated."""
-
-    max_new_tokens: int = 256  # tokens, the answer's hard cap
-    temperature: float = 0.0  # 0 = greedy
-    top_k: int = 0  # 0 = off
-    top_p: float = 1.0  # 1 = off
-    seed: int | None = None  # for reproducible sampling
-    stop_token_ids: frozenset[int] = field(default_factory=frozenset)  # end the answer (not emitted as text)
-    choices: tuple[str, ...] = ()  # when set, the answer is exactly one of these
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise InputError("max_new_tokens must be at least 1")
-        if self.temperature < 0 or not self.temperature < float("inf"):
-            raise InputError("temperature must be >= 0")
-        if self.top_k < 0:
-            raise InputError("top_k must be >= 0")
-        if not 0 < self.top_p <= 1:
-            raise InputError("top_p must be in (0, 1]")
-        if any(not c.strip() for c in self.choices):
-            raise InputError("choices must be non-empty strings")
 
 
 class ChoiceConstraint:

@@ -65,6 +65,13 @@ class SequenceBuilder:
         self.in_user_turn = False
         self._after_answer = False  # the model's turn must be closed before anything else
 
+    def state(self) -> tuple[bool, bool]:
+        """Where the chat stands (a user turn open, an answer to close): for rollback and snapshots."""
+        return self.in_user_turn, self._after_answer
+
+    def set_state(self, state: tuple[bool, bool]) -> None:
+        self.in_user_turn, self._after_answer = bool(state[0]), bool(state[1])
+
     def _text(self, text: str, pinned: bool = False, label: str = "") -> list[PendingUnit]:
         """Text as units of at most ``max_text_unit_tokens`` (text is causal, so it can be cut
         anywhere; bounded units keep every prefill chunk, and its attention mask, small)."""

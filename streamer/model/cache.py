@@ -51,6 +51,21 @@ class _KVStore:
         self.positions[:, slots] = meta.positions
         self.block_ids[:, slots] = meta.block_ids
 
+    def _save_slots(self, slots: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            buf[:, :, slots].clone() if buf.dim() == 4 else buf[:, slots].clone()
+            for buf in (self.keys, self.values, self.seq_index, self.positions, self.block_ids)
+        )
+
+    def _load_slots(self, slots: torch.Tensor, saved: tuple[torch.Tensor, ...]) -> None:
+        for buf, old in zip(
+            (self.keys, self.values, self.seq_index, self.positions, self.block_ids), saved, strict=True
+        ):
+            if buf.dim() == 4:
+                buf[:, :, slots] = old
+            else:
+                buf[:, slots] = old
+
     def view(self, n: int) -> KVView:
         """Slots ``[0, n)`` as a :class:`KVView` (no copies)."""
         used = slice(0, n)
@@ -90,6 +105,16 @@ class FullKVCache(_KVStore):
         self.write(slice(self.length, self.length + n), keys, values, meta)
         self.length += n
         return self.view(self.length)
+
+    def checkpoint(self, incoming: int) -> int:
+        """A restore point before appending ``incoming`` tokens (appends never overwrite: the length)."""
+        return self.length
+
+    def rollback(self, point: int) -> None:
+        """Forget everything appended since :meth:`checkpoint` returned ``point``."""
+        for meta in (self.seq_index, self.positions, self.block_ids):
+            meta[:, point:] = -1
+        self.length = point
 
     def keep(self, keep: torch.Tensor) -> None:
         """Compact the buffer to the slots where ``keep [length]`` is True, preserving order."""
@@ -134,6 +159,17 @@ class SlidingKVCache(_KVStore):
         tail_meta = TokenMeta(meta.positions[:, -tail:], meta.seq_index[:, -tail:], meta.block_ids[:, -tail:])
         self._write_ring(keys[:, :, -tail:], values[:, :, -tail:], tail_meta)
         return view
+
+    def checkpoint(self, incoming: int) -> tuple[int, int, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """A restore point before writing ``incoming`` tokens: the pointers and the slots they overwrite."""
+        n = min(incoming, self.capacity)
+        slots = (torch.arange(n, device=self.keys.device) + self.next_slot) % self.capacity
+        return self.next_slot, self.filled, slots, self._save_slots(slots)
+
+    def rollback(self, point: tuple[int, int, torch.Tensor, tuple[torch.Tensor, ...]]) -> None:
+        """Undo the writes since :meth:`checkpoint` (a failed forward leaves no trace)."""
+        self.next_slot, self.filled, slots, saved = point
+        self._load_slots(slots, saved)
 
     def _write_ring(self, keys: torch.Tensor, values: torch.Tensor, meta: TokenMeta) -> None:
         n = keys.shape[2]

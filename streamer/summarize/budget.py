@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from streamer.engine.engine import default_context_tokens
+from streamer.engine.core import default_context_tokens
 from streamer.engine.session import SessionConfig
 from streamer.media.types import MediaInfo
 
@@ -44,7 +44,7 @@ def default_budget(engine: Engine, info: MediaInfo, fps: float, chunk_s: float) 
     wanted = (
         int((chunk + NOTES_RESERVE) / keep)
         + _protected(engine)
-        + engine.config.scheduler.prefill_chunk_tokens
+        + engine.scheduler_config.prefill_chunk_tokens
     )
     wanted = -(-wanted // 256) * 256
     return min(wanted, default_context_tokens(engine.loaded, engine.config.kv_bytes_per_session))
@@ -60,5 +60,5 @@ def notes_fit(
     while it fits in that share next to the protected tail.
     """
     keep = int(budget * SessionConfig().evict_to_fraction)
-    target = min(keep, budget - engine.config.scheduler.prefill_chunk_tokens)
+    target = min(keep, budget - engine.scheduler_config.prefill_chunk_tokens)
     return text_tokens + question_tokens + answer_tokens <= target - _protected(engine) - MARGIN

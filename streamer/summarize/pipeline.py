@@ -173,7 +173,8 @@ class _Run:
             if prev_t is not None and int(item.t_s // PUMP_S) != int(prev_t // PUMP_S):
                 self._pump(prev_t)
             t0 = time.perf_counter()
-            ingest(self.session, (item,), stats=self.stats)
+            self.session.pause_prefill()  # prefill at fixed media times only: _pump
+            ingest(self.session, (item,), stats=self.stats, make_room=self._drain)
             self.timings["ingest_s"] += time.perf_counter() - t0
             prev_t = item.t_s
         if current is not None and not self._tiny_tail(current):
@@ -192,14 +193,22 @@ class _Run:
         n = math.ceil(duration / chunk_s)
         return n - 1 if n > 1 and duration - (n - 1) * chunk_s < min(TAIL_S, chunk_s / 2) else n
 
+    def _drain(self) -> None:
+        """Prefill everything queued and wait for it (at points fixed by the media, never by timing)."""
+        assert self.session is not None
+        self.session.resume_prefill()
+        if not self.session.wait_idle():
+            raise SessionError(self.engine.unavailable() or "the engine stopped")
+
     def _pump(self, t_s: float) -> None:
         t0 = time.perf_counter()
-        self.engine.run_until_idle()
+        self._drain()
         self.timings["ingest_s"] += time.perf_counter() - t0
         self.progress.advance(t_s, self._session_tokens() - self._tokens0)
 
     def _session_tokens(self) -> int:
-        stats = self.engine.context_stats(self.session)
+        assert self.session is not None
+        stats = self.session.stats()
         return stats.context_tokens + stats.evicted_tokens
 
     def _total_s(self) -> float:
@@ -235,13 +244,9 @@ class _Run:
 
     def _ask(self, session: Session, question: str, max_tokens: int, phase: str) -> Answer:
         t0 = time.perf_counter()
-        stream = session.ask(question, SamplingParams(max_new_tokens=max_tokens))
-        while not stream.finished and self.engine.step():
-            pass
+        session.resume_prefill()
+        answer = session.ask(question, SamplingParams(max_new_tokens=max_tokens)).result()
         self.timings[phase] += time.perf_counter() - t0
-        if not stream.finished:
-            raise SessionError("the engine stopped before the answer ended")
-        answer = stream.result(timeout=0)
         if answer.finish_reason not in (FinishReason.STOP, FinishReason.LENGTH):
             raise SessionError(f"the model could not answer: {answer.error or answer.finish_reason.value}")
         return answer
@@ -260,7 +265,7 @@ class _Run:
         duration = self._duration()
         if 0 < duration - notes[-1].end_s < TAIL_S:  # a tiny tail (codec padding) joins the last chunk
             notes = [*notes[:-1], dataclasses.replace(notes[-1], end_s=duration)]
-        context = self.engine.context_stats(self.session)
+        context = self.session.stats()
         tokens = {"context": context.context_tokens + context.evicted_tokens, "evicted": context.evicted_tokens,
                   "notes": sum(n.tokens for n in notes), "budget": self.budget}  # fmt: skip
         values = {"duration": format_clock(duration), "gaps": _gap_sentence(gaps)}

@@ -165,7 +165,7 @@ def test_memory_flat_over_a_stream_20x_the_budget_and_answers_after(bundled):
         r = a.result(5)
         assert r.finish_reason in (FinishReason.LENGTH, FinishReason.STOP) and r.error is None
     # Sinks/system prompt and the Q&A text outlive the frames: every question is still in the cache.
-    units = engine._slots[session.id].context.units
+    units = engine.context_units(session)
     assert units[0].pinned and units[0].label == "system"
     assert sum(u.label == "question" for u in units) == 4
     assert all(u.label != "frame 00:00" for u in units)
@@ -180,7 +180,9 @@ def _alone(loaded, tok, seed, question):
     return a.result(5).token_ids
 
 
-def test_batched_decode_across_sessions_equals_each_alone(bundled):
+def test_batched_decode_across_sessions_equals_each_alone(bundled, monkeypatch):
+    import streamer.engine.core as core
+
     loaded, tok = bundled
     questions = ["what color?", "how many people are there in the room?", "left or right"]
     alone = [_alone(loaded, tok, seed, q) for seed, q in enumerate(questions)]
@@ -194,8 +196,13 @@ def test_batched_decode_across_sessions_equals_each_alone(bundled):
     engine.run_until_idle()
     streams = [s.ask(q, SamplingParams(max_new_tokens=12)) for s, q in zip(sessions, questions, strict=True)]
     batch_sizes = []
-    original = engine._decode
-    engine._decode = lambda slots: (batch_sizes.append(len(slots)), original(slots))  # type: ignore[method-assign]
+    original = core.decode_batch
+
+    def spy(model, contexts, tokens):
+        batch_sizes.append(len(contexts))
+        return original(model, contexts, tokens)
+
+    monkeypatch.setattr(core, "decode_batch", spy)
     engine.run_until_idle()
     assert max(batch_sizes) == 3  # really batched
     assert [st.result(5).token_ids for st in streams] == alone
