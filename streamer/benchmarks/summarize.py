@@ -115,6 +115,7 @@ def _child(spec_json: str) -> None:
     import torch
 
     import streamer.engine.context as context
+    import streamer.engine.core as core_mod
     import streamer.engine.engine as engine_mod
     import streamer.engine.sequence as sequence
     from streamer.cli.common import default_model_dir
@@ -127,13 +128,14 @@ def _child(spec_json: str) -> None:
     model_dir = spec["model"] or default_model_dir()
     t0 = time.perf_counter()
     engine = engine_mod.Engine(load_model(model_dir), load_tokenizer(model_dir))
+    engine.start()
     load_s = time.perf_counter() - t0
     timers = _Timers()
     timers.wrap(sequence, "image_to_patches", "patchify")
     timers.wrap(context, "embed_layout", "embed_layout")
     timers.wrap(context.SessionContext, "prefill", "prefill_total")
-    timers.wrap(engine_mod, "decode_batch", "generate_forward")
-    timers.wrap(engine_mod, "sample", "sample")
+    timers.wrap(core_mod, "decode_batch", "generate_forward")
+    timers.wrap(core_mod, "sample", "sample")
     options = SummarizeOptions.from_minutes(spec["chunk_minutes"], fps=spec["fps"])
     with tempfile.TemporaryDirectory() as tmp:
         t0, cpu0 = time.perf_counter(), time.process_time()

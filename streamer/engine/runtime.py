@@ -274,6 +274,11 @@ class EngineLoop:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """A step thread is serving (else the caller drives the engine with step / run_until_idle)."""
+        return self._thread is not None
+
     def _check_serving(self) -> None:
         why = self.unavailable()
         if why is not None:

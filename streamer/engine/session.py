@@ -189,9 +189,14 @@ class Session:
         return not r.inbox.pending and not r.answering and (r.answer is None or r.answer.finished)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until :attr:`idle` (the engine must be running); False on timeout or if it is not serving."""
+        """Wait until :attr:`idle`; False on timeout or if the engine is not serving.
+
+        With no step thread running (caller-driven use) this steps the engine itself."""
         import time
 
+        if not self.engine.running:
+            self.engine.run_until_idle()
+            return self.idle
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.idle:
             if self.engine.unavailable() is not None or (

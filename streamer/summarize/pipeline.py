@@ -245,7 +245,9 @@ class _Run:
     def _ask(self, session: Session, question: str, max_tokens: int, phase: str) -> Answer:
         t0 = time.perf_counter()
         session.resume_prefill()
-        answer = session.ask(question, SamplingParams(max_new_tokens=max_tokens)).result()
+        stream = session.ask(question, SamplingParams(max_new_tokens=max_tokens))
+        session.wait_idle()
+        answer = stream.result()
         self.timings[phase] += time.perf_counter() - t0
         if answer.finish_reason not in (FinishReason.STOP, FinishReason.LENGTH):
             raise SessionError(f"the model could not answer: {answer.error or answer.finish_reason.value}")
