@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
 from streamer.errors import ConfigError
 
 __all__ = [
@@ -438,7 +439,7 @@ def load_config(model_dir: str | Path) -> ModelConfig:
     if not path.is_file():
         raise ConfigError(f"{path} not found (is --model a checkpoint directory?)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonio.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
