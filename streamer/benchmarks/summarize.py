@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-minutes",
-        type=number(float, 1 / 60, 24 * 60.0),
+        type=number(float, 0.02, 24 * 60.0),
         default=1.0,
         help="minutes per chunk of notes (1)",
     )

@@ -67,7 +67,10 @@ def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, module = _build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (2), --help or --version (0): a return code, for callers too
+        return exc.code if isinstance(exc.code, int) else 2
     if module is None:
         parser.print_help(sys.stderr)
         return 2

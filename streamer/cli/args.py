@@ -132,7 +132,9 @@ def device(raw: str) -> str:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e16 else f"2**{round(math.log2(value + 1))} - 1"
+    if abs(value) >= 1e16:
+        return f"2**{round(math.log2(value + 1))} - 1"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _shown(raw: str) -> str:

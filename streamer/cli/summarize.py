@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--format", choices=["md", "json"], default=None,
         help="Markdown or JSON (default: from --out's extension, else md)")  # fmt: skip
     add("--fps", type=FPS, default=1.0, help="video frames sampled per second (default 1)")
-    add("--chunk-minutes", type=number(float, 1 / 60, 24 * 60.0), default=1.0, metavar="M",
+    add("--chunk-minutes", type=number(float, 0.02, 24 * 60.0), default=1.0, metavar="M",
         help="minutes of media per chunk of notes; fractions allowed (default 1)")  # fmt: skip
     add("--prompt", metavar="FILE",
         help="replace the summary prompt with FILE's text, or set prompts by name from a .toml file "

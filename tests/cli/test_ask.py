@@ -49,20 +49,20 @@ def test_choices_answer_is_one_of_them(bundled_dir, recording):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["{missing}", "q"], "no such file"),
-        (["{text}", "q"], "not a media file"),
-        (["{rec}", "q", "--fps", "0"], "fps"),
-        (["{rec}", "q", "--choices", ",,"], "choices"),
-        (["{rec}", "q", "--max-context-tokens", "5"], "too small"),
+        (["{missing}", "q"], "no such file", 1),
+        (["{text}", "q"], "not a media file", 1),
+        (["{rec}", "q", "--fps", "0"], "argument --fps", 2),
+        (["{rec}", "q", "--choices", ",,"], "choices", 1),
+        (["{rec}", "q", "--max-context-tokens", "5"], "too small", 1),
     ],
 )
-def test_user_errors_are_one_line(bundled_dir, recording, tmp_path, args, message):
+def test_user_errors_are_one_line(bundled_dir, recording, tmp_path, args, message, code):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n")
     subs = {"{missing}": tmp_path / "nope.mp4", "{text}": text, "{rec}": recording}
     proc = _ask(bundled_dir, *[subs.get(a, a) for a in args])
-    assert proc.returncode == 1
+    assert proc.returncode == code
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("streamer ask: error:") and message in lines[0], proc.stderr
