@@ -14,7 +14,9 @@ from streamer.media.synth import write_synthetic_recording
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
-    return write_synthetic_recording(tmp_path_factory.mktemp("rec") / "talk.mp4", minutes=0.25, size=(320, 180), fps=5)
+    return write_synthetic_recording(
+        tmp_path_factory.mktemp("rec") / "talk.mp4", minutes=0.25, size=(320, 180), fps=5
+    )
 
 
 def _ask(bundled_dir, *args):
@@ -36,7 +38,9 @@ def test_json_answer_has_the_documented_fields(bundled_dir, recording):
 
 
 def test_small_budget_evicts_and_still_answers(bundled_dir, recording):
-    proc = _ask(bundled_dir, recording, "Summary?", "--json", "--max-context-tokens", "1024", "--max-new-tokens", "4")
+    proc = _ask(
+        bundled_dir, recording, "Summary?", "--json", "--max-context-tokens", "1024", "--max-new-tokens", "4"
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["evicted_tokens"] > 0 and out["context_tokens"] <= 1024
@@ -65,4 +69,6 @@ def test_user_errors_are_one_line(bundled_dir, recording, tmp_path, args, messag
     proc = _ask(bundled_dir, *[subs.get(a, a) for a in args])
     assert proc.returncode == code
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("streamer ask: error:") and message in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("streamer ask: error:") and message in lines[0], (
+        proc.stderr
+    )
