@@ -87,6 +87,8 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder + rename."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 

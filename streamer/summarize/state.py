@@ -42,7 +42,7 @@ __all__ = ["ResumeState", "StateDir", "input_fingerprint", "check_resumable", "S
 STATE_FORMAT = "streamer-summarize-state-v1"
 
 
-_SNAPSHOT_NAME = re.compile(r"session-\d{5,}\.safetensors")
+_SNAPSHOT_NAME = re.compile(r"(session-\d{5,}\.safetensors)?")  # empty until the first save
 
 
 def input_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,7 +102,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {  # field -> (what it must be, test)
     "chunks_done": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "notes": ("a list", lambda v: isinstance(v, list)),
     "text_tokens": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "snapshot": ("a file name session-NNNNN.safetensors", lambda v: isinstance(v, str) and bool(_SNAPSHOT_NAME.fullmatch(v))),
+    "snapshot": ("a file name session-NNNNN.safetensors or empty", lambda v: isinstance(v, str) and bool(_SNAPSHOT_NAME.fullmatch(v))),
     "timings": ("an object of seconds", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_seconds(x) for k, x in v.items())),
 }  # fmt: skip
 _NOTE_FIELDS: dict[str, tuple[str, Any]] = {
@@ -133,8 +133,6 @@ def _check_fields(data: dict[str, Any]) -> None:
         if not isinstance(note, dict):
             raise ValueError(f"notes[{i}] must be an object")
         _check_object(f"notes[{i}].", note, _NOTE_FIELDS)
-    if len(data["notes"]) != data["chunks_done"]:
-        raise ValueError(f"chunks_done is {data['chunks_done']} but there are {len(data['notes'])} notes")
 
 
 def check_resumable(saved: ResumeState, current: ResumeState, where: Path) -> None:
@@ -167,7 +165,10 @@ class StateDir:
 
     def load(self) -> ResumeState:
         try:
-            return ResumeState.from_json(self.state_file.read_text(encoding="utf-8"))
+            state = ResumeState.from_json(self.state_file.read_text(encoding="utf-8"))
+            if not state.snapshot:
+                raise ValueError("it names no session snapshot")
+            return state
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(
                 f"{display(self.state_file)}: unreadable resume state ({exc}); "
