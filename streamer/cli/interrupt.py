@@ -44,4 +44,6 @@ def graceful_interrupts(prog: str) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # Once interrupted, the process is on its way out: a late Ctrl-C must not kill it by signal
+        # (exit status -2 instead of 130) while the interpreter shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if count else previous)
