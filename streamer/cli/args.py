@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 
+from streamer.engine.protocol import MAX_SEED
 from streamer.text import invalid_utf8
 
 __all__ = [
@@ -133,7 +134,7 @@ def device(raw: str) -> str:
 
 def _fmt(value: float) -> str:
     if abs(value) >= 1e16:
-        return f"2**{round(math.log2(value + 1))} - 1"
+        return f"2**{round(math.log2(value + 1))} - 1"  # 2**63 - 1, not 9.22337e+18
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
@@ -146,7 +147,7 @@ def _shown(raw: str) -> str:
 
 # Shared option types (one definition, every command).
 THREADS = number(int, 1, 1024)  # torch CPU threads
-SEED = number(int, 0, 2**64 - 1)  # torch accepts seeds up to 2**64 - 1
+SEED = number(int, 0, MAX_SEED)  # the engine's bound: a signed 64-bit torch seed
 TOKENS = number(int, 1, 32_768)  # an answer's token cap
 CONTEXT_TOKENS = number(int, 1, 1 << 22)  # a session's KV budget (the engine checks its own minimum)
 FPS = number(float, 0.0, 30.0, lo_open=True)  # video frames sampled per second of media

@@ -8,6 +8,7 @@ import sys
 from streamer import jsonio
 from streamer.cli.args import CONTEXT_TOKENS, FPS, SEED, TOKENS, number, text
 from streamer.cli.common import add_model_arguments, load_engine, media_policy
+from streamer.engine.protocol import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 from streamer.errors import InputError, MediaError
 from streamer.text import display
 
@@ -27,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-new-tokens", type=TOKENS, default=256, help="answer length cap in tokens (default 256)"
     )
     parser.add_argument(
-        "--temperature", type=number(float, 1e-2, 100.0, also=(0.0,)), default=0.0,
-        help="0 = greedy (default), else 0.01-100",
+        "--temperature", type=number(float, MIN_TEMPERATURE, MAX_TEMPERATURE, also=(0.0,)), default=0.0,
+        help=f"0 = greedy (default), else {MIN_TEMPERATURE:g}-{MAX_TEMPERATURE:g}",
     )  # fmt: skip
     parser.add_argument(
         "--top-k",
@@ -37,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sample from the k most likely tokens (0 = off)",
     )
     parser.add_argument(
-        "--top-p", type=number(float, 1e-6, 1.0), default=1.0, help="nucleus sampling mass (1 = off)"
+        "--top-p", type=number(float, MIN_TOP_P, 1.0), default=1.0, help="nucleus sampling mass (1 = off)"
     )
-    parser.add_argument("--seed", type=SEED, default=None, help="seed for sampling (0 to 2**64 - 1)")
+    parser.add_argument("--seed", type=SEED, default=None, help="seed for sampling (0 to 2**63 - 1)")
     parser.add_argument(
         "--choices",
         type=text,

@@ -128,7 +128,7 @@ def test_values_that_pass_parsing_but_fail_later_are_one_line(bundled_dir, recor
 def test_boundary_values_of_every_ask_option_still_answer(bundled_dir, recording):
     proc = _run(
         "ask", str(recording), "q", "--json", "--threads", "1", "--max-new-tokens", "1", "--temperature", "100",
-        "--top-k", "16777216", "--top-p", "1e-6", "--seed", str(2**64 - 1), "--fps", "30",
+        "--top-k", "16777216", "--top-p", "1e-6", "--seed", str(2**63 - 1), "--fps", "30",
         home=str(bundled_dir.parent.parent), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
