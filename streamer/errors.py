@@ -7,6 +7,7 @@
     ├── MediaError                media cannot be opened or decoded at all
     │   └── UnsupportedMediaError     a codec, container, size or rate outside what is accepted
     ├── InputError                a request is malformed (bad shape, order, size, value)
+    ├── OutputError               an output cannot be written (a device or folder, read-only, full)
     └── SessionError              a session is closed, cancelled or over its limits
 
 Library errors (PyAV, safetensors, tokenizers, jinja2, grpc) are converted at the boundary with
@@ -23,6 +24,7 @@ __all__ = [
     "MediaError",
     "UnsupportedMediaError",
     "InputError",
+    "OutputError",
     "SessionError",
 ]
 
@@ -53,6 +55,10 @@ class UnsupportedMediaError(MediaError):
 
 class InputError(StreamerError):
     """A request is malformed: wrong shape, out-of-order timestamp, size over a limit, bad value."""
+
+
+class OutputError(StreamerError):
+    """An output path cannot be written: it is a device, FIFO or folder, read-only, or the disk is full."""
 
 
 class SessionError(StreamerError):

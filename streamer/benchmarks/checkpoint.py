@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
+from streamer.cli.args import number
 from streamer.errors import StreamerError
 
 __all__ = [
@@ -64,19 +65,29 @@ class Shape:
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     shape = parser.add_argument_group("random checkpoint shape")
-    shape.add_argument("--hidden", type=int, default=512, help="hidden size (default: 512)")
-    shape.add_argument("--layers", type=int, default=12, help="decoder layers (default: 12)")
-    shape.add_argument("--heads", type=int, default=8, help="attention heads (default: 8)")
-    shape.add_argument("--kv-heads", type=int, default=4, help="key/value heads (default: 4)")
-    shape.add_argument("--head-dim", type=int, default=64, help="head width, sliding layers (default: 64)")
+    width, count = number(int, 1, 1 << 16), number(int, 1, 1024)
+    head = number(int, 2, 4096)
+    shape.add_argument("--hidden", type=width, default=512, help="hidden size (default: 512)")
+    shape.add_argument("--layers", type=count, default=12, help="decoder layers (default: 12)")
+    shape.add_argument("--heads", type=count, default=8, help="attention heads (default: 8)")
+    shape.add_argument("--kv-heads", type=count, default=4, help="key/value heads (default: 4)")
+    shape.add_argument("--head-dim", type=head, default=64, help="head width, sliding layers (default: 64)")
     shape.add_argument(
-        "--global-head-dim", type=int, default=128, help="head width, full layers (default: 128)"
+        "--global-head-dim", type=head, default=128, help="head width, full layers (default: 128)"
     )
-    shape.add_argument("--intermediate", type=int, default=2048, help="MLP width (default: 2048)")
     shape.add_argument(
-        "--sliding-window", type=int, default=512, help="sliding window in tokens (default: 512)"
+        "--intermediate", type=number(int, 1, 1 << 18), default=2048, help="MLP width (default: 2048)"
     )
-    shape.add_argument("--vocab", type=int, default=32_000, help="vocabulary size (default: 32000)")
+    shape.add_argument(
+        "--sliding-window",
+        type=number(int, 1, 1 << 20),
+        default=512,
+        help="sliding window in tokens (default: 512)",
+    )
+    shape.add_argument(
+        "--vocab", type=number(int, 4 * SPECIAL_TOKENS, 1 << 21), default=32_000,
+        help="vocabulary size (default: 32000)",
+    )  # fmt: skip
     shape.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE,
         help=f"where the random checkpoint is written once and reused (default: {DEFAULT_CACHE})",
@@ -121,7 +132,7 @@ def require_transformers() -> Any:
 
 def ensure_checkpoint(transformers: Any, shape: Shape, cache_dir: Path, seed: int) -> Path:
     """The checkpoint of ``shape`` and ``seed`` under ``cache_dir``, written on first use (fp32)."""
-    key = json.dumps([_FORMAT, asdict(shape), seed, transformers.__version__], sort_keys=True)
+    key = jsonio.dumps([_FORMAT, asdict(shape), seed, transformers.__version__], sort_keys=True)
     path = (
         cache_dir / f"gemma4u-h{shape.hidden}-l{shape.layers}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     )

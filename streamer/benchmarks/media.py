@@ -13,7 +13,6 @@ would include the parent's memory from before ``exec``):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,14 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from streamer import jsonio
+from streamer.cli.args import FPS, MINUTES
+from streamer.errors import StreamerError
+
 __all__ = ["add_arguments", "run"]
 
 _W, _H, _FPS, _RATE = 1280, 720, 25, 48_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=30.0, help="length of the generated recording")
-    parser.add_argument("--fps", type=float, default=1.0, help="sampling rate of the streamer path")
+    parser.add_argument("--minutes", type=MINUTES, default=30.0, help="length of the generated recording")
+    parser.add_argument("--fps", type=FPS, default=1.0, help="sampling rate of the streamer path")
     parser.add_argument(
         "--cache-dir", default=None, help="where the generated file is kept (default: user cache)"
     )
@@ -91,7 +94,7 @@ def _child(mode: str, path: str, fps: float) -> None:
                     frames += 1
     seconds = time.perf_counter() - start
     print(
-        json.dumps(
+        jsonio.dumps(
             {"seconds": seconds, "frames": frames, "audio_tokens": tokens, "peak_rss_mb": _peak_rss_mb()}
         )
     )
@@ -119,8 +122,8 @@ def _measure(mode: str, path: Path, fps: float) -> dict[str, float]:
     assert proc.stdout is not None
     out = proc.stdout.read()
     if proc.wait() != 0:
-        raise RuntimeError(f"{mode} child failed with exit code {proc.returncode}")
-    return json.loads(out.strip().splitlines()[-1])
+        raise StreamerError(f"{mode} child failed with exit code {proc.returncode}")
+    return jsonio.loads(out.strip().splitlines()[-1])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     speedup = rows["naive"]["seconds"] / rows["streamer"]["seconds"]
     if args.json:
         print(
-            json.dumps(
+            jsonio.dumps(
                 {"minutes": args.minutes, "file": str(path), "paths": rows, "speedup_vs_naive": speedup}
             )
         )

@@ -29,13 +29,13 @@ cannot import the model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from streamer import jsonio
 from streamer.benchmarks.checkpoint import (
     MAX_POSITIONS,
     SPECIAL_TOKENS,
@@ -45,6 +45,7 @@ from streamer.benchmarks.checkpoint import (
     require_transformers,
     shape_of,
 )
+from streamer.cli.args import SEED, THREADS, device, number
 from streamer.errors import StreamerError
 
 if TYPE_CHECKING:  # annotations only: torch is imported inside run()
@@ -77,10 +78,15 @@ class Figures:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shape_arguments(parser)  # the shape flags and --cache-dir, shared with the other benchmarks
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--prompt", type=int, default=1024, help="prompt tokens (default: 1024)")
-    run_group.add_argument("--new-tokens", type=int, default=128, help="greedy tokens decoded (default: 128)")
     run_group.add_argument(
-        "--repeats", type=int, default=3, help="timed repeats per phase, median (default: 3)"
+        "--prompt", type=number(int, 1, MAX_POSITIONS - 2), default=1024, help="prompt tokens (default: 1024)"
+    )
+    run_group.add_argument(
+        "--new-tokens", type=number(int, 2, MAX_POSITIONS - 1), default=128,
+        help="greedy tokens decoded (default: 128)",
+    )  # fmt: skip
+    run_group.add_argument(
+        "--repeats", type=number(int, 1, 1000), default=3, help="timed repeats per phase, median (default: 3)"
     )
     run_group.add_argument(
         "--dtype",
@@ -88,10 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["float32", "bfloat16", "float16"],
         help="weights (default: float32)",
     )
-    run_group.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    run_group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     run_group.add_argument(
-        "--seed", type=int, default=0, help="seed of the weights and the prompt (default: 0)"
+        "--threads", type=THREADS, default=None, help="torch threads (default: torch's own)"
+    )
+    run_group.add_argument("--device", type=device, default="cpu", help="torch device (default: cpu)")
+    run_group.add_argument(
+        "--seed", type=SEED, default=0, help="seed of the weights and the prompt (default: 0)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         **_measure(ours, ref, ids, args.new_tokens, args.repeats),
         "load_average_1m": [load_before, _load_average()],
     }
-    print(json.dumps(report) if args.json else _table(report))
+    print(jsonio.dumps(report) if args.json else _table(report))
     return 0
 
 

@@ -19,18 +19,19 @@ at the default budget and how many sessions fit one 80 GB GPU. A benchmark: noth
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from streamer import jsonio
 from streamer.benchmarks.checkpoint import (
     add_shape_arguments,
     ensure_checkpoint,
     require_transformers,
     shape_of,
 )
+from streamer.cli.args import CONTEXT_TOKENS, MINUTES, SEED, THREADS, device, number, number_list
 
 __all__ = ["add_arguments", "run", "real_12b_estimate"]
 
@@ -40,24 +41,30 @@ QUESTION = "What has happened on the screen so far, and who is speaking?"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shape_arguments(parser)
     group = parser.add_argument_group("run")
-    group.add_argument("--minutes", type=float, default=60.0, help="media minutes streamed (default: 60)")
+    group.add_argument("--minutes", type=MINUTES, default=60.0, help="media minutes streamed (default: 60)")
     group.add_argument(
-        "--ttft-at", default="1,10,60", help="minutes at which a question is asked (default: 1,10,60)"
-    )
+        "--ttft-at", type=number_list(MINUTES), default=[1.0, 10.0, 60.0],
+        help="minutes at which a question is asked (default: 1,10,60)",
+    )  # fmt: skip
     group.add_argument(
-        "--max-context-tokens", type=int, default=8192, help="session KV budget in tokens (default: 8192)"
-    )
+        "--max-context-tokens", type=CONTEXT_TOKENS, default=8192,
+        help="session KV budget in tokens (default: 8192)",
+    )  # fmt: skip
     group.add_argument(
-        "--sessions", type=int, default=8, help="concurrent sessions for the decode figure (default: 8)"
-    )
+        "--sessions", type=number(int, 1, 256), default=8,
+        help="concurrent sessions for the decode figure (default: 8)",
+    )  # fmt: skip
     group.add_argument(
-        "--decode-tokens", type=int, default=32, help="tokens each answer decodes (default: 32)"
+        "--decode-tokens",
+        type=number(int, 2, 4096),
+        default=32,
+        help="tokens each answer decodes (default: 32)",
     )
     group.add_argument("--no-naive", action="store_true", help="skip the transformers baseline")
     group.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    group.add_argument("--device", default="cpu")
-    group.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--device", type=device, default="cpu")
+    group.add_argument("--threads", type=THREADS, default=None, help="torch threads (default: torch's own)")
+    group.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -170,7 +177,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script
     session = engine.open_session(
         SessionConfig(system_prompt="You watch a live meeting.", max_context_tokens=args.max_context_tokens)
     )
-    ttft_at = sorted({float(m) for m in args.ttft_at.split(",") if float(m) <= args.minutes})
+    ttft_at = sorted({m for m in args.ttft_at if m <= args.minutes})
     params = SamplingParams(max_new_tokens=4)
     question_tokens = len(tokenizer.encode(QUESTION)) + 8
     ref = None
@@ -233,7 +240,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script
         "decode_scaling": decode[max(decode)] / decode[1] if len(decode) > 1 else None,
         "real_12b": real_12b_estimate(),
     }  # fmt: skip
-    print(json.dumps(result) if args.json else _table(result))
+    print(jsonio.dumps(result) if args.json else _table(result))
     return 0
 
 

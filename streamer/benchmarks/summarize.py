@@ -19,7 +19,6 @@ stated per-token costs (see ``_h100_estimate``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,15 +27,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
+from streamer.cli.args import FPS, MINUTES, THREADS, number
+from streamer.errors import StreamerError
+
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=60.0, help="length of the generated recording (60)")
-    parser.add_argument("--chunk-minutes", type=float, default=1.0, help="minutes per chunk of notes (1)")
-    parser.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second (1)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--minutes", type=MINUTES, default=60.0, help="length of the generated recording (60)"
+    )
+    parser.add_argument(
+        "--chunk-minutes",
+        type=number(float, 0.02, 24 * 60.0),
+        default=1.0,
+        help="minutes per chunk of notes (1)",
+    )
+    parser.add_argument("--fps", type=FPS, default=1.0, help="video frames sampled per second (1)")
+    parser.add_argument(
+        "--threads", type=THREADS, default=None, help="torch CPU threads (default: torch's choice)"
     )
     parser.add_argument(
         "--model", metavar="DIR", help="checkpoint directory (default: the bundled tiny model)"
@@ -54,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     figures = _measure(path, args)
     figures["h100_estimate"] = _h100_estimate(figures)
     if args.json:
-        print(json.dumps(figures))
+        print(jsonio.dumps(figures))
     else:
         _print(figures)
     return 0
@@ -65,13 +75,13 @@ def _measure(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     spec = {"path": str(path), "chunk_minutes": args.chunk_minutes, "fps": args.fps, "threads": args.threads,
             "model": args.model}  # fmt: skip
-    code = f"from streamer.benchmarks.summarize import _child; _child({json.dumps(spec)!r})"
+    code = f"from streamer.benchmarks.summarize import _child; _child({jsonio.dumps(spec)!r})"
     proc = subprocess.run(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True, check=False
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"the summarize child failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise StreamerError(f"the summarize child failed with exit code {proc.returncode}")
+    return jsonio.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # ---- the child ------------------------------------------------------------------------------------
@@ -110,7 +120,7 @@ def _vm_hwm_mb() -> float:
 
 
 def _child(spec_json: str) -> None:
-    spec = json.loads(spec_json)
+    spec = jsonio.loads(spec_json)
     t_start = time.perf_counter()
     import torch
 
@@ -161,7 +171,7 @@ def _child(spec_json: str) -> None:
         "peak_rss_mb": _vm_hwm_mb(), "pipeline_timings_s": result.timings,
         "calls": timers.calls, "model": result.model["name"],
     }  # fmt: skip
-    print(json.dumps(out))
+    print(jsonio.dumps(out))
 
 
 # ---- the H100 estimate ----------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """The ``streamer`` command line: one module per command.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. User errors
-(:class:`streamer.errors.StreamerError`) become one line on stderr and exit code 1; argparse
-usage errors exit 2; Ctrl-C exits 130.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Every error a user
+can cause prints exactly one line on stderr, never a traceback:
+
+* a bad flag or value (argparse, the types of :mod:`streamer.cli.args`): ``streamer CMD: error: ...``,
+  exit code 2, before any file is opened or model loaded;
+* a :class:`streamer.errors.StreamerError` from the work: ``streamer CMD: error: ...``, exit code 1;
+* Ctrl-C: ``streamer CMD: interrupted``, exit code 130 (see :mod:`streamer.cli.interrupt`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from streamer import __version__
+from streamer.cli.interrupt import EXIT_INTERRUPTED, graceful_interrupts
 from streamer.errors import StreamerError
+from streamer.text import display
 
-__all__ = ["main"]
+__all__ = ["main", "one_line"]
 
 # command name -> (module under streamer.cli, one-line help). Modules are imported lazily so
 # `streamer probe` never pays for importing torch.
@@ -28,8 +35,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def one_line(message: object) -> str:
+    """``message`` as one printable line (newlines folded, undecodable bytes as U+FFFD)."""
+    return " ".join(display(str(message)).split("\n")).replace("\r", " ").strip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (subcommand parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # argparse drops a "--" value (`--frames=--`) and stores [] without calling the type.
+        if action.nargs is None and action.option_strings and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
+
 def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object | None]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="streamer",
         description="Streaming audio/video inference for encoder-free Gemma 4 Unified models.",
     )
@@ -48,21 +73,26 @@ def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, module = _build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (2), --help or --version (0): a return code, for callers too
+        return exc.code if isinstance(exc.code, int) else 2
     if module is None:
         parser.print_help(sys.stderr)
         return 2
-    try:
-        return int(module.run(args) or 0)
-    except StreamerError as exc:
-        print(f"streamer {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"streamer {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`streamer ... | head`): not an error of ours; stay quiet.
-        import os
+    prog = f"streamer {args.command}"
+    with graceful_interrupts(prog):
+        try:
+            return int(module.run(args) or 0)
+        except StreamerError as exc:
+            print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (`streamer ... | head`): not an error of ours; stay quiet.
+            import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141

@@ -3,34 +3,52 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from streamer import jsonio
+from streamer.cli.args import CONTEXT_TOKENS, FPS, SEED, TOKENS, number, text
 from streamer.cli.common import add_model_arguments, load_engine, media_policy
-from streamer.errors import InputError
+from streamer.engine.protocol import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+from streamer.errors import InputError, MediaError
+from streamer.text import display
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="media file (video and/or audio)")
-    parser.add_argument("question", help="the question to ask after the recording")
+    parser.add_argument("question", type=text, help="the question to ask after the recording")
     add_model_arguments(parser)
-    parser.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second (default 1)")
-    parser.add_argument("--system", default=None, metavar="PROMPT", help="system prompt of the session")
+    parser.add_argument("--fps", type=FPS, default=1.0, help="video frames sampled per second (default 1)")
+    parser.add_argument(
+        "--system", type=text, default=None, metavar="PROMPT", help="system prompt of the session"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--max-new-tokens", type=int, default=256, help="answer length cap in tokens (default 256)"
-    )
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    parser.add_argument("--top-k", type=int, default=0, help="sample from the k most likely tokens (0 = off)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
-    parser.add_argument("--seed", type=int, default=None, help="seed for sampling")
-    parser.add_argument(
-        "--choices", default=None, help="comma-separated answers; the answer is exactly one of them"
+        "--max-new-tokens", type=TOKENS, default=256, help="answer length cap in tokens (default 256)"
     )
     parser.add_argument(
-        "--max-context-tokens", type=int, default=None, metavar="N",
+        "--temperature", type=number(float, MIN_TEMPERATURE, MAX_TEMPERATURE, also=(0.0,)), default=0.0,
+        help=f"0 = greedy (default), else {MIN_TEMPERATURE:g}-{MAX_TEMPERATURE:g}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--top-k",
+        type=number(int, 0, 1 << 24),
+        default=0,
+        help="sample from the k most likely tokens (0 = off)",
+    )
+    parser.add_argument(
+        "--top-p", type=number(float, MIN_TOP_P, 1.0), default=1.0, help="nucleus sampling mass (1 = off)"
+    )
+    parser.add_argument("--seed", type=SEED, default=None, help="seed for sampling (0 to 2**63 - 1)")
+    parser.add_argument(
+        "--choices",
+        type=text,
+        default=None,
+        help="comma-separated answers; the answer is exactly one of them",
+    )
+    parser.add_argument(
+        "--max-context-tokens", type=CONTEXT_TOKENS, default=None, metavar="N",
         help="the session's KV budget in tokens (default: from the model's shapes and a 1 GiB target)",
     )  # fmt: skip
 
@@ -55,8 +73,13 @@ def run(args: argparse.Namespace) -> int:
             SessionConfig(system_prompt=args.system, max_context_tokens=args.max_context_tokens)
         )
         # A file is not live: wait for each item's prefill instead of letting the queue drop frames.
-        ingest(session, source.items(), pump=session.wait_idle)
+        fed = ingest(session, source.items(), pump=session.wait_idle)
         warnings = list(source.warnings)
+    if fed.frames == 0 and fed.audio_s == 0:
+        session.close()
+        engine.stop()
+        why = "; ".join(warnings) or "no frame or audio"
+        raise MediaError(f"{display(args.file)}: nothing could be decoded ({why})")
     stream = session.ask(args.question, params)
     for event in stream:
         if not args.json:
@@ -65,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
     answer = stream.result(timeout=0)
     engine.stop()
     for w in warnings:
-        print(f"streamer ask: warning: {w}", file=sys.stderr)
+        print(f"streamer ask: warning: {display(w)}", file=sys.stderr)
     if answer.finish_reason is FinishReason.ERROR:
         raise InputError(answer.error or "the answer failed")
     if args.json:
-        print(json.dumps({
-            "answer": answer.text, "token_ids": answer.token_ids, "ttft_s": None if answer.ttft_s is None else round(answer.ttft_s, 6),
+        print(jsonio.dumps({  # strict JSON: no first token gives null, never NaN
+            "answer": answer.text, "token_ids": answer.token_ids,
+            "ttft_s": None if answer.ttft_s is None else round(answer.ttft_s, 6),
             "context_tokens": answer.context_tokens, "evicted_tokens": answer.evicted_tokens,
             "finish_reason": answer.finish_reason.value, "warnings": warnings,
         }))  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.cli.args import THREADS, device
+
 __all__ = ["add_model_arguments", "default_model_dir", "load_engine", "media_policy"]
 
 
@@ -27,9 +29,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "a
         choices=["auto", "float32", "bfloat16", "float16"],
         help=f"weight dtype (default: {default_dtype}; auto = the checkpoint's own)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+        "--device", type=device, default="cpu", help="torch device: cpu, cuda, cuda:N, mps (default: cpu)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=THREADS,
+        default=None,
+        help="CPU threads for torch, 1-1024 (default: torch's choice)",
     )
 
 

@@ -8,12 +8,14 @@ prints one JSON object, ``--dump DIR`` writes the frames as PNG and the audio as
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
+from streamer import jsonio
+from streamer.cli.args import number
 from streamer.errors import InputError, MediaError
+from streamer.text import display
 
 __all__ = ["add_arguments", "run", "probe_file"]
 
@@ -21,14 +23,26 @@ __all__ = ["add_arguments", "run", "probe_file"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="media file (MP4, WebM, MKV, MOV, AVI, WAV, MP3, ...)")
     policy = parser.add_mutually_exclusive_group()
-    policy.add_argument("--fps", type=float, default=None, help="sample F frames per second (default 1)")
-    policy.add_argument("--frames", type=int, default=None, help="sample at most N frames spread uniformly")
+    seconds = number(float, 0.0, 3600.0)
     policy.add_argument(
-        "--scene", type=float, default=None, metavar="T", help="sample on scene change >= T (0-1)"
+        "--fps", type=number(float, 0.0, 1000.0, lo_open=True), default=None,
+        help="sample F frames per second (default 1)",
+    )  # fmt: skip
+    policy.add_argument(
+        "--frames",
+        type=number(int, 1, 100_000),
+        default=None,
+        help="sample at most N frames spread uniformly",
     )
-    parser.add_argument("--min-interval", type=float, default=0.5, help="--scene: min seconds between frames")
+    policy.add_argument(
+        "--scene", type=number(float, 0.0, 1.0), default=None, metavar="T",
+        help="sample on scene change >= T (0-1)",
+    )  # fmt: skip
     parser.add_argument(
-        "--max-interval", type=float, default=10.0, help="--scene: max seconds between frames"
+        "--min-interval", type=seconds, default=0.5, help="--scene: min seconds between frames"
+    )
+    parser.add_argument(
+        "--max-interval", type=seconds, default=10.0, help="--scene: max seconds between frames"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--dump", metavar="DIR", help="write frame_<i>_<t_ms>.png and audio_16k.wav into DIR")
@@ -54,19 +68,18 @@ def probe_file(path: str, policy: Any, dump_dir: str | None = None) -> dict[str,
     wav = None
     frames: list[dict[str, float]] = []
     audio_tokens = 0
+    from streamer.outputs import atomic_write_bytes, check_output_dir, check_output_file
+
+    if dump_dir is not None:
+        check_output_dir(dump_dir)  # before any decoding
     with open_media(path, policy) as media:
         info = media.info
-        if dump_dir is not None:
-            try:
-                os.makedirs(dump_dir, exist_ok=True)
-            except OSError as exc:
-                raise InputError(f"cannot create {dump_dir}: {exc.strerror or exc}") from exc
         try:
             if dump_dir is not None and info.audio is not None:
                 import soundfile
 
                 wav = soundfile.SoundFile(
-                    os.path.join(dump_dir, "audio_16k.wav"),
+                    os.fspath(check_output_file(os.path.join(dump_dir, "audio_16k.wav"))),
                     "w",
                     samplerate=16000,
                     channels=1,
@@ -82,12 +95,11 @@ def probe_file(path: str, policy: Any, dump_dir: str | None = None) -> dict[str,
                 frames.append({"t": round(item.t_s, 6)})
                 if dump_dir is not None:
                     name = f"frame_{index:05d}_{round(item.t_s * 1000):08d}.png"
-                    with open(os.path.join(dump_dir, name), "wb") as fh:
-                        fh.write(encode_png(item.image))
+                    atomic_write_bytes(os.path.join(dump_dir, name), encode_png(item.image))
         finally:
             if wav is not None:
                 wav.close()
-        warnings = list(media.warnings)
+        warnings = [display(w) for w in media.warnings]
     video = info.video
     audio = info.audio
     return {
@@ -105,7 +117,7 @@ def probe_file(path: str, policy: Any, dump_dir: str | None = None) -> dict[str,
 
 
 def _summary(path: str, policy: Any, result: dict[str, Any]) -> str:
-    lines = [f"{path}"]
+    lines = [display(path)]
     dur = result["duration_s"]
     lines.append(f"  duration   {dur:.3f} s" if dur is not None else "  duration   unknown")
     v = result["video"]
@@ -136,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise MediaError(f"{args.file}: {exc.strerror or exc}") from exc
     if args.json:
-        print(json.dumps(result))
+        print(jsonio.dumps(result))
     else:
         print(_summary(args.file, policy, result))
     sys.stdout.flush()

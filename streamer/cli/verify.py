@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from streamer import jsonio
+from streamer.cli.args import SEED
 from streamer.cli.common import add_model_arguments, default_model_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, default_dtype="float32")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the random test inputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     if args.json:
-        print(json.dumps(report.to_json()))
+        print(jsonio.dumps(report.to_json()))
     else:
         print(f"reference: {report.reference}   dtype: {report.dtype}")
         print(f"{'case':<22}{'tokens':>8}{'max |Δlogit|':>16}{'tolerance':>12}  greedy  result")

@@ -197,6 +197,10 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
         raise MediaError(f"{path}: no audio or video stream")
     for problem in problems:
         warnings.append(f"stream dropped: {problem}")
+    warnings += _ignored_streams(
+        "video", [s for s in streams.video if not _is_attached_picture(s)], video_index
+    )
+    warnings += _ignored_streams("audio", list(streams.audio), audio_index)
     duration = None
     if getattr(container, "duration", None):
         duration = float(container.duration) / 1_000_000  # type: ignore[attr-defined]
@@ -209,6 +213,8 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
         warnings.append(
             f"container claims {duration:.0f} s; only the first {limits.max_duration_s:.0f} s (the limit) are decoded"
         )
+    if "wav" in str(container.format.name).split(","):  # type: ignore[attr-defined]
+        warnings += _wav_truncation(path)
     info = MediaInfo(
         path=path,
         container=str(container.format.name),  # type: ignore[attr-defined]
@@ -219,6 +225,48 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
         size_bytes=os.path.getsize(path),
     )
     return ProbeResult(info=info, video_index=video_index, audio_index=audio_index, warnings=warnings)
+
+
+def _ignored_streams(kind: str, candidates: list[object], chosen: int | None) -> list[str]:
+    """A warning naming the stream used when a file has several of ``kind`` (only one is decoded)."""
+    if chosen is None or len(candidates) < 2:
+        return []
+    used = next(s for s in candidates if s.index == chosen)  # type: ignore[attr-defined]
+    detail = _codec_id(used)
+    if kind == "video":
+        ctx = used.codec_context  # type: ignore[attr-defined]
+        detail += f" {ctx.width}x{ctx.height}"
+    others = ", ".join(f"#{s.index}" for s in candidates if s is not used)  # type: ignore[attr-defined]
+    return [f"{len(candidates)} {kind} streams: using stream #{chosen} ({detail}); ignoring {others}"]
+
+
+_WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # a live-written WAV leaves the data size unset
+
+
+def _wav_truncation(path: str) -> list[str]:
+    """A warning when a WAV header claims more audio than the file holds (FFmpeg silently trusts the file)."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(1 << 16), os.fstat(f.fileno()).st_size
+    except OSError:
+        return []
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return []
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 16 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+        if chunk == b"data":
+            held = size - (pos + 8)
+            if length in _WAV_UNKNOWN_SIZES or length <= held or byte_rate <= 0:
+                return []
+            return [
+                f"the WAV header claims {length / byte_rate:.1f} s of audio but the file holds "
+                f"{held / byte_rate:.1f} s (truncated?): only that is decoded"
+            ]
+        pos += 8 + length + (length & 1)
+    return []
 
 
 def _is_attached_picture(stream: object) -> bool:

@@ -10,14 +10,15 @@ Point ``--model`` at a real Gemma 4 12B directory for real answers.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUNDLED_NAME", "bundled_model_dir", "write_bundled_model"]
+from streamer import jsonio
+
+__all__ = ["BUNDLED_NAME", "bundled_model_dir", "streamer_home", "write_bundled_model"]
 
 BUNDLED_NAME = "streamer-tiny-random-v1"
 
@@ -118,14 +119,14 @@ def _write_tokenizer(out: Path) -> None:
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(
-        json.dumps(
+        jsonio.dumps(
             {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}, indent=2
         )
     )
     (out / "chat_template.jinja").write_text(_TEMPLATE)
     end_of_turn = _SPECIAL.index("<end_of_turn>")
     (out / "generation_config.json").write_text(
-        json.dumps({"bos_token_id": 2, "eos_token_id": [1, end_of_turn], "pad_token_id": 0}, indent=2)
+        jsonio.dumps({"bos_token_id": 2, "eos_token_id": [1, end_of_turn], "pad_token_id": 0}, indent=2)
     )
 
 
@@ -160,16 +161,20 @@ def write_bundled_model(out: Path) -> Path:
     """Write the bundled checkpoint into the (new or empty) directory ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     config = _config()
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    (out / "config.json").write_text(jsonio.dumps(config, indent=2))
     _write_tokenizer(out)
     _write_weights(out, config)
     return out
 
 
+def streamer_home() -> Path:
+    """``$STREAMER_HOME``, default ``~/.cache/streamer``: streamer's own files (models, caches)."""
+    return Path(os.environ.get("STREAMER_HOME") or Path.home() / ".cache" / "streamer")
+
+
 def bundled_model_dir() -> Path:
     """Directory of the bundled checkpoint, written on first use."""
-    home = Path(os.environ.get("STREAMER_HOME") or Path.home() / ".cache" / "streamer")
-    target = home / "models" / BUNDLED_NAME
+    target = streamer_home() / "models" / BUNDLED_NAME
     if (target / "model.safetensors").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

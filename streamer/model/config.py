@@ -8,13 +8,14 @@ reference's defaults; nothing about the 12B is hard-coded here.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
 from streamer.errors import ConfigError
+from streamer.model.config_fields import Range, check_fields, check_value
 
 __all__ = [
     "AudioConfig",
@@ -181,6 +182,15 @@ class TextConfig:
                 )
             if "rope_theta" not in params:
                 raise ConfigError(f"text_config.rope_parameters.{layer_type}.rope_theta is missing")
+            where = f"text_config.rope_parameters.{layer_type}"
+            check_value(f"{where}.rope_type", rope_type, str)
+            check_value(f"{where}.rope_theta", params["rope_theta"], float, Range(0, lo_open=True))
+            for name, bounds in (
+                ("partial_rotary_factor", Range(0, 1, lo_open=True)),
+                ("factor", Range(0, lo_open=True)),
+            ):
+                if name in params:
+                    check_value(f"{where}.{name}", params[name], float, bounds)
             if rope_type == "default" and params.get("partial_rotary_factor", 1.0) != 1.0:
                 raise ConfigError(
                     f"text_config.rope_parameters.{layer_type}: partial_rotary_factor needs rope_type 'proportional'"
@@ -197,8 +207,13 @@ class TextConfig:
                 raise ConfigError(
                     f"text_config.per_layer_config[{idx}]: unsupported per-layer field(s) {sorted(unknown)}"
                 )
+            where = f"text_config.per_layer_config[{idx}]"
+            check_value(f"{where}.skip", overrides.get("skip", False), bool)
             if overrides.get("skip"):
-                raise ConfigError(f"text_config.per_layer_config[{idx}].skip is not supported")
+                raise ConfigError(f"{where}.skip is not supported")
+            for name in ("head_dim", "num_key_value_heads"):
+                if name in overrides:
+                    check_value(f"{where}.{name}", overrides[name], int, Range(1))
         if not 0 <= self.num_kv_shared_layers <= n:
             raise ConfigError(f"text_config.num_kv_shared_layers must be in [0, {n}]")
         modes = self._kv_sharing_modes()
@@ -361,6 +376,48 @@ class ModelConfig:
                 raise ConfigError(f"{name} {value} is outside the vocabulary (size {self.text.vocab_size})")
 
 
+# Ranges of numeric fields (types come from the dataclass annotations); see config_fields.
+_POSITIVE, _NON_NEGATIVE, _ABOVE_ZERO = Range(1), Range(0), Range(0, lo_open=True)
+_TEXT_RANGES = {
+    **dict.fromkeys(
+        ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+         "num_key_value_heads", "head_dim", "max_position_embeddings", "sliding_window", "global_head_dim",
+         "num_global_key_value_heads"), _POSITIVE,
+    ),
+    **dict.fromkeys(("pad_token_id", "eos_token_id", "bos_token_id", "num_kv_shared_layers"), _NON_NEGATIVE),
+    "rms_norm_eps": Range(0, 1, lo_open=True),
+    "final_logit_softcapping": _ABOVE_ZERO,
+}  # fmt: skip
+_VISION_RANGES = {
+    **dict.fromkeys(("patch_size", "pooling_kernel_size", "mm_embed_dim", "mm_posemb_size", "output_proj_dims"), _POSITIVE),
+    "rms_norm_eps": Range(0, 1, lo_open=True),
+}  # fmt: skip
+_AUDIO_RANGES = {"audio_embed_dim": _POSITIVE, "rms_norm_eps": Range(0, 1, lo_open=True)}
+_TOP_TYPES: dict[str, Any] = {  # top-level fields outside the dataclasses
+    **dict.fromkeys(
+        ("boi_token_id", "eoi_token_id", "image_token_id", "video_token_id", "boa_token_id", "eoa_token_index",
+         "eoa_token_id", "audio_token_id", "pad_token_id", "bos_token_id"), int | None,
+    ),
+    "eos_token_id": int | list[int] | None,
+    "tie_word_embeddings": bool,
+    "dtype": str | None,
+    "torch_dtype": str | None,
+    "text_config": dict[str, Any] | None,
+    "vision_config": dict[str, Any] | None,
+    "audio_config": dict[str, Any] | None,
+}  # fmt: skip
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Every field's JSON type and range, before anything is built (one ConfigError naming the field)."""
+    for name, kind in _TOP_TYPES.items():
+        if name in data:
+            check_value(name, data[name], kind, _NON_NEGATIVE if name.endswith(("_id", "_index")) else None)
+    check_fields("text_config", data.get("text_config") or {}, TextConfig, _TEXT_RANGES)
+    check_fields("vision_config", data.get("vision_config") or {}, VisionConfig, _VISION_RANGES)
+    check_fields("audio_config", data.get("audio_config") or {}, AudioConfig, _AUDIO_RANGES)
+
+
 def _take(section: str, data: dict[str, Any], known: set[str]) -> dict[str, Any]:
     """Split ``data`` into honoured fields; reject unknown ones by name."""
     unknown = sorted(k for k in data if k not in known and k not in _METADATA_FIELDS)
@@ -396,6 +453,7 @@ def parse_config(data: dict[str, Any]) -> ModelConfig:
         "eos_token_id",
     }
     top = _take("config", data, top_known)
+    _check_types(data)
     text_data = dict(data.get("text_config") or {})
     text_fields = _dataclass_fields(TextConfig) - {"layers"}
     try:
@@ -438,8 +496,8 @@ def load_config(model_dir: str | Path) -> ModelConfig:
     if not path.is_file():
         raise ConfigError(f"{path} not found (is --model a checkpoint directory?)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = jsonio.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")

@@ -7,7 +7,6 @@ the checkpoint's template around sentinel strings (:class:`ChatFormat`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer as HFTokenizer
 
+from streamer import jsonio
 from streamer.errors import TokenizerError
 
 __all__ = ["ChatFormat", "Tokenizer", "IncrementalDecoder", "load_tokenizer"]
@@ -169,7 +169,7 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
     cfg_file = path / "tokenizer_config.json"
     if cfg_file.is_file():
         try:
-            config = json.loads(cfg_file.read_text(encoding="utf-8"))
+            config = jsonio.loads(cfg_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise TokenizerError(f"{cfg_file} is not valid JSON: {exc}") from exc
     template = None

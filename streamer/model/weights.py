@@ -8,7 +8,6 @@ on the ``meta`` device, so loading never holds two copies of the weights. Every 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,12 +16,13 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from streamer.errors import CheckpointError
+from streamer import jsonio
+from streamer.errors import CheckpointError, InputError
 from streamer.model.attention import RotaryEmbedding
 from streamer.model.config import ModelConfig, load_config
 from streamer.model.gemma4_unified import Gemma4Unified
 
-__all__ = ["DTYPES", "LoadedModel", "load_model", "resolve_dtype", "weight_files"]
+__all__ = ["DTYPES", "LoadedModel", "load_model", "resolve_device", "resolve_dtype", "weight_files"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _SHOW = 12  # names listed per kind of mismatch before "... and N more"
@@ -48,13 +48,36 @@ def resolve_dtype(name: str | None, config: ModelConfig) -> torch.dtype:
     return DTYPES[name]
 
 
+def resolve_device(name: str | torch.device) -> torch.device:
+    """A device this build of torch can use now, else one InputError saying why (before any loading)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InputError(f"device {name!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {name!r}: this torch build has no usable CUDA (torch {torch.__version__})"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise InputError(
+                f"device {name!r}: there are {count} CUDA device(s) (cuda:0 to cuda:{count - 1})"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {name!r}: MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {name!r} is not supported (cpu, cuda, cuda:N or mps)")
+    return device
+
+
 def weight_files(model_dir: Path) -> dict[str, Path]:
     """Map each tensor name to the safetensors file holding it."""
     index = model_dir / "model.safetensors.index.json"
     single = model_dir / "model.safetensors"
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            weight_map = jsonio.loads(index.read_text(encoding="utf-8"))["weight_map"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{index} is not a valid safetensors index: {exc}") from exc
         files = {name: model_dir / shard for name, shard in weight_map.items()}
@@ -119,10 +142,10 @@ def load_model(
     model_dir: str | Path, *, dtype: str | None = "auto", device: str | torch.device = "cpu"
 ) -> LoadedModel:
     """Build the model of ``model_dir`` and load its weights onto ``device`` in ``dtype``."""
+    device = resolve_device(device)  # a bad device fails before anything is read
     path = Path(model_dir)
     config = load_config(path)
     target = resolve_dtype(dtype, config)
-    device = torch.device(device)
     files = weight_files(path)
     with torch.device("meta"):
         model = Gemma4Unified(config)

@@ -7,6 +7,9 @@
   gets ``DIR/<input stem>.md`` (or ``.json``); two inputs with one stem are refused.
 * ``--out FILE``: the one input's summary. The state lives beside the output:
   ``<output>.summarize-state/``, removed once the output is written.
+
+A state folder's name is always valid UTF-8: bytes of a file name that are not UTF-8 are written
+as ``\\xe9`` there (the snapshot library needs UTF-8 paths); outputs keep the input's bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamer.errors import InputError
+from streamer.text import invalid_utf8
 
 __all__ = ["Job", "MEDIA_SUFFIXES", "expand_inputs", "plan_jobs", "output_format"]
 
@@ -67,7 +71,7 @@ def plan_jobs(files: list[Path], out: str | None, fmt: str, *, several: bool = F
     if out is None:
         if len(files) > 1 or several:
             raise InputError(f"{len(files)} inputs: give --out DIR for their summaries")
-        return [Job(f, None, Path.cwd() / f"{f.name}{STATE_SUFFIX}") for f in files]
+        return [Job(f, None, Path.cwd() / _state_name(f.name)) for f in files]
     target = Path(out)
     if target.is_dir() or out.endswith(("/", os.sep)) or len(files) > 1 or several:
         if target.exists() and not target.is_dir():
@@ -80,6 +84,13 @@ def plan_jobs(files: list[Path], out: str | None, fmt: str, *, several: bool = F
                     f"{seen[output]} and {f} would both write {output}; summarize them separately"
                 )
             seen[output] = f
-            jobs.append(Job(f, output, output.with_name(output.name + STATE_SUFFIX)))
+            jobs.append(Job(f, output, output.with_name(_state_name(output.name))))
         return jobs
-    return [Job(files[0], target, target.with_name(target.name + STATE_SUFFIX))]
+    return [Job(files[0], target, target.with_name(_state_name(target.name)))]
+
+
+def _state_name(name: str) -> str:
+    """``<name>.summarize-state``, with bytes that are not UTF-8 written as ``\\xNN``."""
+    if invalid_utf8(name) is not None:
+        name = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name + STATE_SUFFIX

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 from streamer.engine.ingest import IngestStats, ingest
 from streamer.engine.sampling import SamplingParams
 from streamer.engine.session import Answer, FinishReason, Session, SessionConfig
-from streamer.engine.snapshot import model_fingerprint, restore_session
+from streamer.engine.snapshot import restore_session
 from streamer.errors import MediaError, SessionError
 from streamer.media import AudioFrames, MediaSource, SamplingPolicy, VideoFrame, open_media
+from streamer.model.fingerprint import checkpoint_fingerprint
 from streamer.model.preprocess import mmss
 from streamer.summarize.budget import default_budget, tokens_per_second
 from streamer.summarize.clock import format_clock
@@ -46,6 +47,7 @@ from streamer.summarize.prompts import asked_sections, fill
 from streamer.summarize.result import Gap, Note, SummaryResult
 from streamer.summarize.sections import clean_text, parse_sections
 from streamer.summarize.state import ResumeState, StateDir, check_resumable, input_fingerprint
+from streamer.text import display
 
 if TYPE_CHECKING:
     from streamer.engine.engine import Engine
@@ -70,16 +72,19 @@ def summarize_recording(
     """Summarize one recording (see the module docstring); ``state_dir`` None saves no state."""
     options = options or SummarizeOptions()
     source = open_media(path, SamplingPolicy.fixed_rate(options.fps))
-    with source:
+    run: _Run | None = None
+    try:
         run = _Run(engine, source, os.fspath(path), options, state_dir, progress or Progress())
-        try:
-            run.open(resume)
-            run.stream()
-            return run.finish()
-        finally:
+        run.open(resume)
+        run.stream()
+        return run.finish()
+    finally:
+        if run is not None:
             run.progress.end()
             if run.session is not None:
                 run.session.close()  # after an error too: a batch must not pile up open sessions
+        if run is None or not run.prefetched:
+            source.close()  # else the decode thread's Prefetch closes it once the reader stopped
 
 
 class _Run:
@@ -94,7 +99,11 @@ class _Run:
         )
         self.gaps = GapTracker(options.fps, options.gap_s)
         self.timings: dict[str, float] = defaultdict(float)
-        self.state = ResumeState(input_fingerprint(path), options.fingerprint(), model_fingerprint(engine))
+        loaded = engine.loaded
+        model = checkpoint_fingerprint(loaded.path, str(loaded.dtype))
+        self.state = ResumeState(input_fingerprint(path), options.fingerprint(), model)
+        self.name = display(Path(path).name)  # for messages: undecodable bytes as U+FFFD
+        self.prefetched = False  # stream() handed the source to a Prefetch, which closes it
         self.session: Session | None = None
         self.stats = IngestStats()
         self.own_warnings: list[str] = []
@@ -104,7 +113,7 @@ class _Run:
 
     # ---- start --------------------------------------------------------------------------------
     def open(self, resume: bool) -> None:
-        sd, name = self.state_dir, Path(self.path).name
+        sd, name = self.state_dir, self.name
         if resume and sd is not None and sd.exists():
             saved = sd.load()
             check_resumable(saved, self.state, sd.path)
@@ -143,12 +152,13 @@ class _Run:
                 f"{keep:,} the context keeps: notes will see only the end of each chunk (use a smaller "
                 "--chunk-minutes or a bigger --max-context-tokens)"
             )
-            self.progress.info(f"{Path(self.path).name}: warning: {self.own_warnings[-1]}")
+            self.progress.info(f"{self.name}: warning: {self.own_warnings[-1]}")
 
     # ---- streaming ----------------------------------------------------------------------------
     def stream(self) -> None:
         """Push the media chunk by chunk (decoded ahead in a thread), asking notes at each chunk's end."""
-        with Prefetch(self.source.items()) as items:
+        self.prefetched = True
+        with Prefetch(self.source.items(), on_stopped=self.source.close) as items:
             try:
                 self._stream(items)
             finally:
@@ -162,7 +172,7 @@ class _Run:
         for item in items:
             gap = self.gaps.observe(item)
             if gap is not None:
-                self.progress.info(f"{Path(self.path).name}: {describe_gap(gap)}")
+                self.progress.info(f"{self.name}: {describe_gap(gap)}")
             if item.t_s < position:
                 continue  # already in the restored session
             index = int(item.t_s // chunk_s)
@@ -258,12 +268,12 @@ class _Run:
         assert self.session is not None
         end_gap = self.gaps.finish(self.source.info.duration_s)
         if end_gap is not None:
-            self.progress.info(f"{Path(self.path).name}: {describe_gap(end_gap)}")
+            self.progress.info(f"{self.name}: {describe_gap(end_gap)}")
         notes, gaps = self.state.notes, self.gaps.gaps
         if not notes:
             self.session.close()
             why = "; ".join(self.source.warnings) or "no frame or audio"
-            raise MediaError(f"{self.path}: nothing could be decoded ({why})")
+            raise MediaError(f"{display(self.path)}: nothing could be decoded ({why})")
         duration = self._duration()
         if 0 < duration - notes[-1].end_s < TAIL_S:  # a tiny tail (codec padding) joins the last chunk
             notes = [*notes[:-1], dataclasses.replace(notes[-1], end_s=duration)]
@@ -277,15 +287,15 @@ class _Run:
             ask=lambda s, q, n: self._ask(s, q, n, "summary_s"),
         )  # fmt: skip
         tokens["summary"] = final.generated
-        title = Path(self.path).stem
+        title = display(Path(self.path).stem)
         sections = parse_sections(final.text, title, asked_sections(self.options.prompts.summary))
         self.timings["total_s"] = self._total_s()
         loaded = self.engine.loaded
         return SummaryResult(
-            source=self.path, duration_s=duration, summary=sections, notes=list(notes), gaps=list(gaps),
-            model={"name": Path(loaded.path).name, "path": str(loaded.path), "dtype": str(loaded.dtype).replace("torch.", "")},
+            source=display(self.path), duration_s=duration, summary=sections, notes=list(notes), gaps=list(gaps),
+            model={"name": display(Path(loaded.path).name), "path": display(loaded.path), "dtype": str(loaded.dtype).replace("torch.", "")},
             tokens=tokens, timings=dict(self.timings),
-            warnings=[*self.source.warnings, *(describe_gap(g) for g in gaps), *self.own_warnings],
+            warnings=[display(w) for w in (*self.source.warnings, *map(describe_gap, gaps), *self.own_warnings)],
             summary_levels=final.levels,
         )  # fmt: skip
 

@@ -12,11 +12,11 @@ holds the same content plus metadata::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
+from streamer import jsonio
 from streamer.summarize.clock import format_clock, format_span
 from streamer.summarize.gaps import describe_gap
 from streamer.summarize.result import SummaryResult
@@ -104,7 +104,7 @@ def to_json_dict(result: SummaryResult) -> dict[str, Any]:
 
 
 def render_json(result: SummaryResult) -> str:
-    return json.dumps(to_json_dict(result), indent=2, ensure_ascii=False) + "\n"
+    return jsonio.dumps(to_json_dict(result), indent=2, ensure_ascii=False) + "\n"
 
 
 def render(result: SummaryResult, fmt: str) -> str:

@@ -53,7 +53,7 @@ class SummarySections:
 class SummaryResult:
     """A summarized recording: everything the Markdown and JSON renderings show."""
 
-    source: str  # the input path as given
+    source: str  # the input path as given (bytes that are not UTF-8 shown as U+FFFD)
     duration_s: float  # seconds of media (the container's, or what was decoded if longer/unknown)
     summary: SummarySections
     notes: list[Note]

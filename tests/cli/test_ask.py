@@ -14,7 +14,9 @@ from streamer.media.synth import write_synthetic_recording
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
-    return write_synthetic_recording(tmp_path_factory.mktemp("rec") / "talk.mp4", minutes=0.25, size=(320, 180), fps=5)
+    return write_synthetic_recording(
+        tmp_path_factory.mktemp("rec") / "talk.mp4", minutes=0.25, size=(320, 180), fps=5
+    )
 
 
 def _ask(bundled_dir, *args):
@@ -36,7 +38,9 @@ def test_json_answer_has_the_documented_fields(bundled_dir, recording):
 
 
 def test_small_budget_evicts_and_still_answers(bundled_dir, recording):
-    proc = _ask(bundled_dir, recording, "Summary?", "--json", "--max-context-tokens", "1024", "--max-new-tokens", "4")
+    proc = _ask(
+        bundled_dir, recording, "Summary?", "--json", "--max-context-tokens", "1024", "--max-new-tokens", "4"
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["evicted_tokens"] > 0 and out["context_tokens"] <= 1024
@@ -49,20 +53,22 @@ def test_choices_answer_is_one_of_them(bundled_dir, recording):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["{missing}", "q"], "no such file"),
-        (["{text}", "q"], "not a media file"),
-        (["{rec}", "q", "--fps", "0"], "fps"),
-        (["{rec}", "q", "--choices", ",,"], "choices"),
-        (["{rec}", "q", "--max-context-tokens", "5"], "too small"),
+        (["{missing}", "q"], "no such file", 1),
+        (["{text}", "q"], "not a media file", 1),
+        (["{rec}", "q", "--fps", "0"], "argument --fps", 2),
+        (["{rec}", "q", "--choices", ",,"], "choices", 1),
+        (["{rec}", "q", "--max-context-tokens", "5"], "too small", 1),
     ],
 )
-def test_user_errors_are_one_line(bundled_dir, recording, tmp_path, args, message):
+def test_user_errors_are_one_line(bundled_dir, recording, tmp_path, args, message, code):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n")
     subs = {"{missing}": tmp_path / "nope.mp4", "{text}": text, "{rec}": recording}
     proc = _ask(bundled_dir, *[subs.get(a, a) for a in args])
-    assert proc.returncode == 1
+    assert proc.returncode == code
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("streamer ask: error:") and message in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("streamer ask: error:") and message in lines[0], (
+        proc.stderr
+    )

@@ -171,18 +171,18 @@ def test_failing_inputs_do_not_stop_the_others(bundled_dir, recordings, tmp_path
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["{a}", "{b}"], "give --out DIR"),
-        (["{a}", "--chunk-minutes", "0"], "--chunk-minutes must be > 0"),
-        (["{a}", "--fps", "0"], "--fps must be in"),
-        (["{a}", "--prompt", "{missing}"], "cannot read the prompt file"),
-        (["{a}", "--note-tokens", "0"], "note-tokens must be in"),
+        (["{a}", "{b}"], "give --out DIR", 1),
+        (["{a}", "--chunk-minutes", "0"], "argument --chunk-minutes: must be a number in [0.02, 1440]", 2),
+        (["{a}", "--fps", "0"], "argument --fps: must be a number in (0, 30]", 2),
+        (["{a}", "--prompt", "{missing}"], "cannot read the prompt file", 1),
+        (["{a}", "--note-tokens", "0"], "argument --note-tokens: must be an integer in [1, 8192]", 2),
     ],
 )
-def test_user_errors_are_one_line(bundled_dir, recordings, tmp_path, args, message):
+def test_user_errors_are_one_line(bundled_dir, recordings, tmp_path, args, message, code):
     values = {"a": recordings / "call.flac", "b": recordings / "review.avi", "missing": tmp_path / "nope.txt"}
     proc = _summarize(bundled_dir, *[a.format(**values) for a in args])
-    assert proc.returncode == 1
+    assert proc.returncode == code
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("streamer summarize: error: ")
     assert message in proc.stderr

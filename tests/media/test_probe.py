@@ -31,7 +31,8 @@ def test_probe_summary_and_errors(h264_aac: Path, tmp_path: Path, capsys) -> Non
     (tmp_path / "x.mp4").write_text("not a video")
     assert main(["probe", str(tmp_path / "x.mp4")]) == 1
     assert "not a media file" in capsys.readouterr().err
-    assert main(["probe", str(h264_aac), "--fps", "0"]) == 1
+    assert main(["probe", str(h264_aac), "--fps", "0"]) == 2  # a usage error, before the file is opened
+    assert "argument --fps: must be a number in (0, 1000], got '0'" in capsys.readouterr().err
 
 
 def test_probe_imports_no_torch(h264_aac: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from streamer.errors import InputError
 from streamer.media.types import AudioFrames, VideoFrame
+from streamer.outputs import atomic_write_text
 from streamer.summarize.clock import format_clock, format_span
-from streamer.summarize.files import atomic_write_text
 from streamer.summarize.gaps import GapTracker, describe_gap
 from streamer.summarize.inputs import expand_inputs, output_format, plan_jobs
 from streamer.summarize.prefetch import Prefetch
