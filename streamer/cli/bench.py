@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             continue  # not built yet
         bench_parser = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module_name).add_arguments(bench_parser)
-        bench_parser.set_defaults(_bench_module=module_name)
+        bench_parser.set_defaults(bench_module=module_name)
 
 
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(args._bench_module)
+    module = importlib.import_module(args.bench_module)
     return int(module.run(args) or 0)

@@ -14,7 +14,6 @@ sampling or tokenizing ends that answer only. The session, and every other, keep
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from streamer import jsonio
 from streamer.engine.collector import AnswerStream
 from streamer.engine.context import SessionContext, decode_batch, kv_bytes_per_token
 from streamer.engine.eviction import EvictionPolicy, Unit, UnitKind
@@ -54,7 +54,7 @@ def stop_token_ids(loaded: LoadedModel, tokenizer: Tokenizer | None) -> frozense
     gen = Path(loaded.path) / "generation_config.json"
     if gen.is_file():
         try:
-            eos = json.loads(gen.read_text(encoding="utf-8")).get("eos_token_id")
+            eos = jsonio.loads(gen.read_text(encoding="utf-8")).get("eos_token_id")
         except (OSError, ValueError):
             eos = None
         if isinstance(eos, int):

@@ -49,6 +49,7 @@ class Engine(EngineLoop):
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = tokenizer
+        self._fingerprint: str | None = None
 
     @property
     def stop_ids(self) -> frozenset[int]:
@@ -66,6 +67,14 @@ class Engine(EngineLoop):
     @property
     def scheduler_config(self):  # noqa: ANN201 - SchedulerConfig
         return self.model_core.scheduler_config
+
+    def fingerprint(self) -> str:
+        """The checkpoint's content hash and dtype (computed once): what a snapshot must match."""
+        if self._fingerprint is None:
+            from streamer.model.fingerprint import checkpoint_fingerprint
+
+            self._fingerprint = checkpoint_fingerprint(self.loaded.path, str(self.loaded.dtype))
+        return self._fingerprint
 
     def context_stats(self, session: Session) -> ContextStats:
         """The session's cache figures (from the step thread, so exact)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamer.errors import InputError
+from streamer.text import invalid_utf8
 
 __all__ = [
     "ErrorCode",
@@ -88,10 +89,9 @@ def check_text(value: object, what: str, max_chars: int | None = None, empty_ok:
     """``value`` as a str that encodes to UTF-8 (no bytes, None or lone surrogates), or InputError."""
     if not isinstance(value, str):
         raise InputError(f"{what} must be a string, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"{what} is not valid Unicode text (position {exc.start})") from None
+    bad = invalid_utf8(value)
+    if bad is not None:
+        raise InputError(f"{what} is not valid Unicode text ({bad})")
     if max_chars is not None and len(value) > max_chars:
         raise InputError(f"{what} is longer than {max_chars} characters")
     if not empty_ok and not value.strip():

@@ -5,13 +5,12 @@ stood, so a resumed run gives the same tokens as an uninterrupted one. The file 
 and a JSON header only (no pickle), plus a SHA-256 over both that is checked before anything
 is restored: a damaged snapshot is refused, never half-used. A snapshot is refused for a
 session that is answering or has input waiting, and a restore into a model of another shape,
-dtype or weights.
+dtype or weights (the checkpoint fingerprint of :mod:`streamer.model.fingerprint`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from streamer import jsonio
 from streamer.engine.engine import SessionSnapshot
 from streamer.engine.session import Session
 from streamer.errors import SessionError
@@ -27,19 +27,9 @@ from streamer.errors import SessionError
 if TYPE_CHECKING:
     from streamer.engine.engine import Engine
 
-__all__ = ["save_session", "restore_session", "model_fingerprint"]
+__all__ = ["save_session", "restore_session"]
 
 _FORMAT = "streamer-session-v2"
-
-
-def model_fingerprint(engine: Engine) -> str:
-    """Shape, dtype and a weight sample of the engine's model: a snapshot only fits the same one."""
-    cfg = engine.loaded.config.text
-    h = hashlib.sha256()
-    h.update(repr((cfg.layers, cfg.vocab_size, cfg.hidden_size, str(engine.loaded.dtype))).encode())
-    weight = engine.model.model.language_model.embed_tokens.weight
-    h.update(weight[:4].float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def _checksum(tensors: dict[str, torch.Tensor], header_json: str) -> str:
@@ -56,8 +46,8 @@ def _checksum(tensors: dict[str, torch.Tensor], header_json: str) -> str:
 def save_session(engine: Engine, session: Session, path: str | os.PathLike[str]) -> None:
     """Write ``session`` to ``path`` atomically (call between answers, with no input waiting)."""
     snapshot = engine.export_session(session)
-    header = {"format": _FORMAT, "model": model_fingerprint(engine), **snapshot.header}
-    header_json = json.dumps(header, sort_keys=True)
+    header = {"format": _FORMAT, "model": engine.fingerprint(), **snapshot.header}
+    header_json = jsonio.dumps(header, sort_keys=True)
     metadata = {"streamer": header_json, "sha256": _checksum(snapshot.tensors, header_json)}
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
@@ -79,13 +69,13 @@ def restore_session(engine: Engine, path: str | os.PathLike[str]) -> Session:
         raise SessionError(f"{path}: not a readable session snapshot ({exc})") from exc
     header_json = metadata.get("streamer", "")
     try:
-        header = json.loads(header_json)
+        header = jsonio.loads(header_json)
     except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise SessionError(f"{path}: not a streamer session snapshot (or one of another version)")
     if metadata.get("sha256") != _checksum(tensors, header_json):
         raise SessionError(f"{path}: the snapshot is damaged (its checksum does not match)")
-    if header.get("model") != model_fingerprint(engine):
+    if header.get("model") != engine.fingerprint():
         raise SessionError(f"{path}: saved with another model or dtype; it cannot be restored into this one")
     return engine.import_session(SessionSnapshot(tensors, header))
