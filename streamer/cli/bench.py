@@ -17,13 +17,14 @@ BENCHMARKS: dict[str, str] = {
     "media": "file decoding at 1 fps: x real time and peak RSS vs a naive PyAV loop",
     "stream": "live-session TTFT, KV bytes over time, ingest speed, batched decode",
     "summarize": "end-to-end summarization of a long generated recording",
+    "serve-core": "event-loop heartbeat, inter-token gaps and a fast pusher's memory vs the naive seam",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
     for name, help_text in BENCHMARKS.items():
-        module_name = f"streamer.benchmarks.{name}"
+        module_name = f"streamer.benchmarks.{name.replace('-', '_')}"
         if importlib.util.find_spec(module_name) is None:
             continue  # not built yet
         bench_parser = sub.add_parser(name, help=help_text, description=help_text)
