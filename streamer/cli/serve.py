@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fake", action="store_true", help="serve a scripted fake engine (no model; for protocol work)"
     )
+    from streamer.cli.ray_options import add_ray_arguments
+
+    add_ray_arguments(parser)
     limits = parser.add_argument_group("limits")
     defaults = ServeLimits()
     for f in dataclasses.fields(ServeLimits):
@@ -114,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     check_bind(options.host, options.api_key)  # before loading a model
+    if args.ray is not None:  # the same app on Ray Serve replicas; nothing loads here
+        from streamer.cli.ray_options import serve_ray
+
+        return serve_ray(args, options)
     config = EngineConfig(max_sessions=limits.max_sessions + 8, idle_timeout_s=limits.idle_timeout_s + 120)
     if args.fake:
         from streamer.engine.fake import FakeEngine

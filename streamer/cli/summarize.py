@@ -46,10 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-context-tokens", type=CONTEXT_TOKENS, default=None, metavar="N",
         help="the session's KV budget in tokens (default: one chunk of media + 4k tokens of notes, at most "
              "the engine's default)")  # fmt: skip
+    from streamer.cli.ray_options import add_ray_arguments
+
+    add_ray_arguments(parser, serving=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.outputs import atomic_write_text, check_output_dir, check_output_file
+    from streamer.outputs import check_output_dir, check_output_file
     from streamer.summarize import StateDir, SummarizeOptions, load_prompts, render, summarize_recording
     from streamer.summarize.inputs import expand_inputs, output_format, plan_jobs
     from streamer.summarize.progress import make_progress
@@ -76,21 +79,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{display(job.source.name)}: already summarized in {display(job.output)}; skipped (--resume)"
             )
         jobs = [j for j in jobs if j not in done]
+    if args.ray is not None and jobs:
+        from streamer.cli.ray_options import summarize_ray
+
+        failed += summarize_ray(args, jobs, options, fmt, _deliver)
+        return _report(failed, inputs)
     engine = load_engine(args) if jobs else None
     for job in jobs:
-        state = StateDir(job.state_dir)
         try:
-            result = summarize_recording(engine, job.source, options, state_dir=state, resume=args.resume,
-                                         progress=progress)  # fmt: skip
-            text = render(result, fmt)
-            if job.output is None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            else:
-                atomic_write_text(job.output, text)
-            state.remove()
-            progress.info(f"{display(job.source.name)}: done{f' → {display(job.output)}' if job.output else ''} "
-                          f"({result.timings['total_s']:.1f} s)")  # fmt: skip
+            result = summarize_recording(engine, job.source, options, state_dir=StateDir(job.state_dir),
+                                         resume=args.resume, progress=progress)  # fmt: skip
+            _deliver(job, render(result, fmt), result.timings["total_s"], progress)
         except KeyboardInterrupt:
             print(f"streamer summarize: {display(job.source)}: interrupted; rerun with --resume to continue "
                   "from the last finished chunk", file=sys.stderr)  # fmt: skip
@@ -106,6 +105,21 @@ def run(args: argparse.Namespace) -> int:
                 (display(job.source), f"internal error: {type(exc).__name__}: {display(str(exc))[:200]}")
             )
     return _report(failed, inputs)
+
+
+def _deliver(job, text: str, total_s: float, progress) -> None:  # noqa: ANN001 - Job, Progress
+    """Write one finished summary (stdout or its output file), drop its resume state, log it."""
+    from streamer.outputs import atomic_write_text
+    from streamer.summarize import StateDir
+
+    if job.output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(job.output, text)
+    StateDir(job.state_dir).remove()
+    progress.info(f"{display(job.source.name)}: done{f' → {display(job.output)}' if job.output else ''} "
+                  f"({total_s:.1f} s)")  # fmt: skip
 
 
 def _report(failed: list[tuple[str, str]], inputs: int) -> int:

@@ -1,0 +1,28 @@
+"""The Ray Serve application of streamer, for ``serve run`` / ``serve deploy`` (see serving/config.yaml).
+
+    serve run serving/config.yaml                 # local: starts Ray, deploys, serves until Ctrl-C
+    serve run serving.app:app                     # the same with the defaults (1 replica, bundled model)
+    serve deploy serving/config.yaml -a http://HEAD:8265   # onto a running cluster
+
+``build(args)`` is the application builder named in config.yaml: ``args`` are the fields of
+:class:`streamer.serve.ray_config.RayServeConfig` (model, num_gpus, sessions_per_replica, ...).
+The deployment itself lives in the package (:mod:`streamer.serve.ray_app`) so that
+``streamer serve --ray`` runs exactly the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamer.serve.ray_app import build_app
+from streamer.serve.ray_config import RayServeConfig
+
+__all__ = ["app", "build"]
+
+
+def build(args: dict[str, Any]) -> Any:
+    """The application from config.yaml's ``args:`` (unknown keys are refused by name)."""
+    return build_app(RayServeConfig.from_args(args))
+
+
+app = build_app(RayServeConfig())
