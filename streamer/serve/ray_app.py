@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -146,7 +147,7 @@ class StreamerEngine:
         return {
             "replica": self.replica,
             "fake": self.config.fake,
-            "model": None if loaded is None else str(loaded.path),
+            "model": None if loaded is None else str(Path(loaded.path).resolve()),
             "dtype": None if loaded is None else str(loaded.dtype),
         }
 

@@ -29,10 +29,11 @@ GRPC_SERVICER = "streamer.serve.proto.streamer.v1.streamer_pb2_grpc.add_Streamer
 
 @dataclass
 class Cluster:
-    """A Ray connection made by :func:`connect`; ``owned``: we started it, so we stop it."""
+    """A Ray connection made by :func:`connect`; :meth:`close` undoes exactly what connect did."""
 
     address: str  # what was asked ("" for local)
-    owned: bool
+    owned: bool  # we started this Ray instance: close() stops Serve and Ray
+    connected: bool = True  # we connected this process (else it already was: close() leaves it)
 
     def close(self) -> None:
         import ray
@@ -42,7 +43,7 @@ class Cluster:
                 from ray import serve
 
                 serve.shutdown()
-        if ray.is_initialized():
+        if self.connected and ray.is_initialized():
             ray.shutdown()
 
 
@@ -51,7 +52,7 @@ def connect(address: str | None, *, quiet: bool = False, num_cpus: int | None = 
     import ray
 
     if ray.is_initialized():  # a test or a notebook already connected this process
-        return Cluster(address or "", owned=False)
+        return Cluster(address or "", owned=False, connected=False)
     kwargs: dict[str, Any] = {"log_to_driver": not quiet, "logging_level": "ERROR" if quiet else "INFO"}
     try:
         if address:
