@@ -22,7 +22,8 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check streamer tests
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff format --check streamer tests
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 
 # Regenerate the gRPC code from protos/streamer/v1/streamer.proto (grpcio-tools pinned in pyproject.toml).
 proto: setup

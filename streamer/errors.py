@@ -25,8 +25,8 @@ __all__ = [
     "MediaError",
     "UnsupportedMediaError",
     "InputError",
-    "OutputError",
     "ProtocolError",
+    "OutputError",
     "SessionError",
 ]
 
@@ -59,10 +59,6 @@ class InputError(StreamerError):
     """A request is malformed: wrong shape, out-of-order timestamp, size over a limit, bad value."""
 
 
-class OutputError(StreamerError):
-    """An output path cannot be written: it is a device, FIFO or folder, read-only, or the disk is full."""
-
-
 class ProtocolError(InputError):
     """A client message that cannot be understood: bad JSON, unknown type, bad field, bad header.
 
@@ -74,6 +70,10 @@ class ProtocolError(InputError):
         super().__init__(message)
         self.code = code
         self.seq = seq
+
+
+class OutputError(StreamerError):
+    """An output path cannot be written: it is a device, FIFO or folder, read-only, or the disk is full."""
 
 
 class SessionError(StreamerError):

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.model.verify import run_verify
+    from streamer.verify import run_verify
 
     progress = None if args.json else (lambda name: print(f"  running {name} ...", file=sys.stderr))
     report = run_verify(

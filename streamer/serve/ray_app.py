@@ -82,7 +82,7 @@ class StreamerEngine:
 
     async def __init__(self, config: RayServeConfig | dict[str, Any] | None = None):
         from streamer.serve.auth import ApiKeyAuth
-        from streamer.serve.live import LiveHub
+        from streamer.serve.hub import LiveHub
         from streamer.serve.metrics import ServeMetrics
         from streamer.serve.ray_drain import DrainWatcher, replica_state
 

@@ -288,3 +288,13 @@ def test_put_to_a_reader_whose_loop_closed_never_raises():
     loop.close()
     stream.put("late", [1])  # must not raise in the engine thread
     assert stream.cancelled and stream.finished
+
+
+def test_model_never_imports_engine():
+    code = (
+        "import sys\n"
+        "import streamer.model, streamer.model.bundled, streamer.model.fingerprint, streamer.model.inputs\n"
+        "bad = [m for m in sys.modules if m.startswith('streamer.engine')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

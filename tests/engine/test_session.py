@@ -15,7 +15,7 @@ from streamer.engine.scheduler import SchedulerConfig
 from streamer.engine.session import FinishReason, SessionConfig
 from streamer.errors import InputError, SessionError
 from streamer.model.inputs import Layout
-from streamer.model.verify import _reference_inputs
+from streamer.verify import _reference_inputs
 
 
 def _stream(session, rng, seconds, start=0.0, size=(90, 160)):

@@ -11,8 +11,8 @@ from streamer.engine.generate import greedy_generate
 from streamer.model.cache import make_cache
 from streamer.model.inputs import Image, Text, embed_layout, layout, meta_for
 from streamer.model.preprocess import image_to_patches
-from streamer.model.verify import run_verify
 from streamer.model.weights import load_model
+from streamer.verify import run_verify
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
