@@ -50,7 +50,7 @@ from streamer.serve.limits import ServeLimits
 from streamer.serve.live import LiveHub
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
-__all__ = ["SERVICE", "GrpcOptions", "GrpcServer", "start_grpc_server"]
+__all__ = ["SERVICE", "GrpcOptions", "GrpcServer", "StreamerService", "start_grpc_server"]
 
 SERVICE = "streamer.v1.Streamer"
 _ENVELOPE_BYTES = 1 << 20  # room for a message's fields around its largest payload
@@ -128,7 +128,7 @@ def _lenient(cls: Any) -> Any:
     return parse
 
 
-class _Streamer:
+class StreamerService:
     """The ``streamer.v1.Streamer`` calls (registered with lenient deserializers, see :func:`_handlers`)."""
 
     def __init__(self, engine: AsyncEngine, hub: LiveHub, options: GrpcOptions):
@@ -172,7 +172,7 @@ class _Streamer:
             await abort(context, code_of(exc), str(exc))
 
 
-def _handlers(service: _Streamer) -> grpc.GenericRpcHandler:
+def _handlers(service: StreamerService) -> grpc.GenericRpcHandler:
     ser = {
         "Live": pb.LiveResponse.SerializeToString,
         "Ask": pb.AskResponse.SerializeToString,
@@ -246,7 +246,7 @@ async def start_grpc_server(
     health = EngineHealth(engine.health, lambda: hub.draining)
     interceptors = [ApiKeyInterceptor(ApiKeyAuth(options.api_key))] if options.api_key else []
     server = grpc.aio.server(interceptors=interceptors, options=options.channel_options())
-    server.add_generic_rpc_handlers((_handlers(_Streamer(engine, hub, options)),))
+    server.add_generic_rpc_handlers((_handlers(StreamerService(engine, hub, options)),))
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

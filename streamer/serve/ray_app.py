@@ -93,6 +93,7 @@ class StreamerEngine:
         self.hub = LiveHub(ReplicaEngine(self.engine, self.replica), self.config.serve_limits())
         self.auth = ApiKeyAuth(self.config.resolved_api_key())
         self.metrics = ServeMetrics()
+        self.grpc = _grpc_service(self.hub, self.config)
         self.jobs = 0  # summarize jobs running here
         self._watcher: asyncio.Task[None] | None = None
         if self.config.drain_poll_s > 0:
@@ -129,6 +130,18 @@ class StreamerEngine:
             "free_kv_bytes": max(0, capacity - sessions) * kv_per_session,
         }
 
+    # ---- gRPC: Serve's proxy calls the methods named like the RPCs (streamer.serve.ray_grpc) ----
+    async def Live(self, request_stream: Any, grpc_context: Any) -> AsyncIterator[Any]:
+        async for message in self.grpc.live(request_stream, grpc_context):
+            yield message
+
+    async def Ask(self, request: Any, grpc_context: Any) -> Any:
+        return await self.grpc.ask(request, grpc_context)
+
+    async def Summarize(self, request_stream: Any, grpc_context: Any) -> AsyncIterator[Any]:
+        async for event in self.grpc.summarize(request_stream, grpc_context):
+            yield event
+
     # ---- batch: summarize one recording (driven by streamer.serve.ray_batch) ------------------
     async def summarize_job(self, job: Any) -> AsyncIterator[dict[str, Any]]:
         """Progress events, then ``{"kind": "done", ...}`` or ``{"kind": "failed", ...}`` (a stream)."""
@@ -158,6 +171,15 @@ class StreamerEngine:
             with contextlib.suppress(BaseException):
                 await self._watcher
         await asyncio.to_thread(self.engine.stop, 0.0)
+
+
+def _grpc_service(hub: Any, config: RayServeConfig) -> Any:
+    """The servicer of ``streamer serve``'s gRPC server, over this replica's hub."""
+    from streamer.serve.grpc_server import GrpcOptions, StreamerService
+    from streamer.serve.ray_grpc import GrpcOnServe
+
+    options = GrpcOptions(limits=config.serve_limits(), summarize_dir=config.summarize_dir)
+    return GrpcOnServe(StreamerService(hub.engine, hub, options), config.resolved_api_key())
 
 
 def build_app(config: RayServeConfig | None = None) -> Any:

@@ -68,6 +68,7 @@ class RayServeConfig:
     routing_stats_period_s: float = 2.0  # seconds between the replicas' capacity reports to the routers
     api_key: str | None = None  # required from clients (None: $STREAMER_API_KEY where the replica runs)
     web_dir: str | None = None  # the browser client folder (None: frontends/web of the checkout)
+    summarize_dir: str | None = None  # server files gRPC Summarize may read (None: uploads only)
     limits: dict[str, Any] = field(default_factory=dict)  # ServeLimits overrides (max_sessions is ours)
     env: dict[str, str] = field(default_factory=dict)  # environment variables for the replicas
 

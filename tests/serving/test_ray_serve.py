@@ -109,6 +109,52 @@ def test_every_message_of_a_session_reaches_its_replica(app):
     live.close()
 
 
+def test_grpc_live_and_ask_through_serves_proxy(app, ray_cluster):
+    import asyncio
+
+    import grpc
+
+    from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
+    from streamer.serve.proto.streamer.v1 import streamer_pb2_grpc as pb_grpc
+
+    async def main():
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ray_cluster[1]}") as channel:
+            stub = pb_grpc.StreamerStub(channel)
+            reply = await stub.Ask(
+                pb.AskRequest(prompt="Anything?", sampling=pb.SamplingParams(max_new_tokens=4)), timeout=60
+            )
+            assert reply.tokens > 0 and reply.request_id
+            call = stub.Live()
+            await call.write(pb.LiveRequest(seq=1, setup=pb.Setup()))
+            ready = (await call.read()).ready
+            assert ready.session_id.startswith("sess_")
+            for seq in range(2, 5):
+                await call.write(pb.LiveRequest(seq=seq, text=pb.Text(text=f"fact {seq}")))
+            await call.write(pb.LiveRequest(seq=5, ask=pb.Question(question="Well?")))
+            kinds, last_consumed = [], None
+            while last_consumed != 5 or "answer_done" not in kinds:
+                msg = await asyncio.wait_for(call.read(), 30)
+                kinds.append(msg.WhichOneof("message"))
+                if kinds[-1] == "stats":
+                    last_consumed = msg.stats.last_consumed_seq  # the session's engine took every message
+            assert "answer_delta" in kinds
+            await call.write(pb.LiveRequest(seq=6, close=pb.Close()))
+            while await call.read() is not grpc.aio.EOF:
+                pass
+            assert await call.code() == grpc.StatusCode.OK
+            await call.done_writing()
+            # an error that ends a stream keeps its status and stable code through Serve's proxy
+            bad = stub.Live()
+            await bad.write(pb.LiveRequest(seq=1, text=pb.Text(text="no setup first")))
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                while await bad.read() is not grpc.aio.EOF:
+                    pass
+            assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert ended.value.details().startswith("[protocol_violation]")
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+
+
 def test_sessions_spread_and_a_full_cluster_refuses_with_an_error_event(app):
     time.sleep(1.0)  # the previous test's session is gone from the routing stats
     lives = [Live(app) for _ in range(4)]

@@ -61,7 +61,12 @@ def test_summarize_on_ray_equals_local_even_when_each_replica_dies_after_a_chunk
     finally:
         serve.delete(APP_NAME)
     assert "over 2 Ray Serve replica(s)" in err
-    assert err.count("retrying on another replica from chunk 1") == len(recordings), err
+    # Each job lost its replica after saving chunk 1 and went on after it elsewhere. (A job can also
+    # lose a replica to the other job's crash; with nothing saved yet it then starts over.)
+    for path in recordings:
+        assert f"{path.name}: its replica failed" in err and f"{path.name}: resuming after chunk 1" in err, (
+            err
+        )
     for md in local.glob("*.md"):
         assert (remote / md.name).read_text() == md.read_text(), md.name
     assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())
