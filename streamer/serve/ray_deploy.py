@@ -148,9 +148,24 @@ def serve_on_ray(
             while not signalled.is_set() and not (stop is not None and stop.is_set()):
                 time.sleep(0.2)
         print("streamer serve: draining the Ray Serve application...", file=sys.stderr, flush=True)
-        serve.delete(APP_NAME)
+        if not _delete_app(config.grace_s + config.drain_poll_s + 15.0):
+            print(
+                "streamer serve: the application did not stop in time (is the Ray cluster gone?)",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         cluster.close()
+
+
+def _delete_app(timeout_s: float) -> bool:
+    """``serve.delete`` bounded in time (it waits forever on a cluster that died under it)."""
+    from ray import serve
+
+    worker = threading.Thread(target=serve.delete, args=(APP_NAME,), daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return not worker.is_alive()
 
 
 def _deployment_class() -> Any:
