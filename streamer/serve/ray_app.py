@@ -65,7 +65,7 @@ def make_engine(config: RayServeConfig) -> EngineLoop:
     if config.fake:
         from streamer.engine.fake import FakeEngine
 
-        engine: EngineLoop = FakeEngine(step_delay_s=0.02, config=engine_config)
+        engine: EngineLoop = FakeEngine(step_delay_s=config.fake_step_s, config=engine_config)
         engine.start()
         return engine
     from streamer.cli.common import load_engine

@@ -51,6 +51,7 @@ class RayServeConfig:
     device: str | None = None  # torch device (None: cuda when num_gpus > 0, else cpu)
     threads: int | None = None  # torch CPU threads per replica (None: num_cpus rounded up)
     fake: bool = False  # a scripted engine with no model (protocol work and tests)
+    fake_step_s: float = 0.02  # seconds of simulated model time per step of the fake engine
     num_replicas: int = 1  # replicas when not autoscaling
     min_replicas: int | None = None  # with max_replicas: autoscale between the two
     max_replicas: int | None = None
@@ -89,6 +90,7 @@ class RayServeConfig:
         _check_float(self.num_cpus, "num_cpus", 0.0, 1024.0)
         _check_float(self.num_gpus, "num_gpus", 0.0, 64.0)
         _check_float(self.target_utilization, "target_utilization", 0.05, 1.0)
+        _check_float(self.fake_step_s, "fake_step_s", 0.0, 60.0)
         _check_float(self.grace_s, "grace_s", 0.0, 86400.0)
         _check_float(self.drain_poll_s, "drain_poll_s", 0.0, 3600.0)
         _check_float(self.health_check_period_s, "health_check_period_s", 0.1, 3600.0)
