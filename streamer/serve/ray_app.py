@@ -38,7 +38,7 @@ from streamer.engine.protocol import SessionConfig
 from streamer.engine.runtime import EngineConfig, EngineLoop
 from streamer.serve.ray_config import DEPLOYMENT_NAME, RayServeConfig
 
-__all__ = ["ReplicaEngine", "StreamerEngine", "build_app", "make_engine"]
+__all__ = ["ReplicaEngine", "StreamerEngine", "app_builder", "build_app", "make_engine"]
 
 
 class ReplicaEngine(AsyncEngine):
@@ -187,3 +187,8 @@ def build_app(config: RayServeConfig | None = None) -> Any:
     config = config or RayServeConfig()
     deployment = serve.deployment(StreamerEngine, name=DEPLOYMENT_NAME).options(**config.deployment_options())
     return deployment.bind(config.replica_args())
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """The application from a Serve config's ``args:`` (``import_path: streamer.serve.ray_app:app_builder``)."""
+    return build_app(RayServeConfig.from_args(args))

@@ -103,3 +103,24 @@ def test_drain_watcher_gives_up_quietly_when_the_lookup_keeps_failing():
 
     asyncio.run(DrainWatcher(state, drain, grace_s=1.0, poll_s=0.0001).run())
     assert calls == 30
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "rayservice.yaml"])
+def test_the_shipped_serve_configs_are_valid(name):
+    yaml = pytest.importorskip("yaml")
+    schema = pytest.importorskip("ray.serve.schema")
+    from pathlib import Path
+
+    docs = list(yaml.safe_load_all((Path(__file__).parents[2] / "serving" / name).read_text()))
+    serve_config = yaml.safe_load(docs[0]["spec"]["serveConfigV2"]) if name == "rayservice.yaml" else docs[0]
+    schema.ServeDeploySchema(**serve_config)
+    (app,) = serve_config["applications"]
+    config = RayServeConfig.from_args(app["args"])
+    assert (
+        config.deployment_options()["max_ongoing_requests"]
+        == config.sessions_per_replica + config.request_headroom
+    )
+    servicers = serve_config["grpc_options"]["grpc_servicer_functions"]
+    from streamer.serve.ray_deploy import GRPC_SERVICER
+
+    assert servicers == [GRPC_SERVICER]
