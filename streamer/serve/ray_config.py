@@ -61,7 +61,6 @@ class RayServeConfig:
     request_headroom: int = 4  # extra concurrent requests per replica (health, metrics, Ask, refusals)
     max_queued_requests: int = 8  # requests waiting at one proxy when every replica is saturated
     target_utilization: float = 0.75  # autoscaling target: this share of the session slots
-    max_context_tokens: int | None = None  # default KV budget of a session, tokens (None: the engine's)
     grace_s: float = 20.0  # seconds a draining replica gives its sessions (graceful_shutdown_timeout_s)
     drain_poll_s: float = 1.0  # seconds between a replica's checks for its own drain (0: no go_away)
     health_check_period_s: float = 5.0  # seconds between Serve's calls of check_health
@@ -79,7 +78,7 @@ class RayServeConfig:
         }  # fmt: skip
         for name, low in _ints.items():
             _check_int(getattr(self, name), name, low)
-        for name in ("min_replicas", "max_replicas", "threads", "max_context_tokens"):
+        for name in ("min_replicas", "max_replicas", "threads"):
             if getattr(self, name) is not None:
                 _check_int(getattr(self, name), name, 1 if name != "min_replicas" else 0)
         if (self.min_replicas is None) != (self.max_replicas is None):
