@@ -1,0 +1,137 @@
+"""``streamer serve``: the live endpoints (HTTP + WebSocket, and gRPC when built) on an in-process engine.
+
+Prints one line ``streamer serve: listening: ...`` on stdout once the servers accept
+connections. SIGTERM or Ctrl-C drains (go_away, answers finish within ``--grace-s``) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from streamer.cli.common import add_model_arguments
+from streamer.errors import InputError
+
+__all__ = ["add_arguments", "run"]
+
+_LIMIT_HELP = {
+    "max_message_bytes": "bytes of one client message",
+    "max_image_width": "pixels",
+    "max_image_height": "pixels",
+    "max_image_pixels": "width x height",
+    "min_sample_rate": "Hz of client PCM",
+    "max_sample_rate": "Hz of client PCM",
+    "max_channels": "PCM channels",
+    "max_fps": "pictures per second a session may take in",
+    "max_sessions": "live sessions at once",
+    "max_session_s": "seconds a live session may last",
+    "go_away_notice_s": "seconds of go_away notice before max-session-s",
+    "idle_timeout_s": "seconds without a client message before a session closes",
+    "max_outbound_messages": "server messages queued per connection",
+    "stats_interval_s": "seconds between stats messages (0: only after answers)",
+    "max_new_tokens": "largest answer a client may ask for, tokens",
+    "max_context_tokens": "largest KV budget a client may ask for, tokens (default: the engine's)",
+    "max_question_chars": "characters of one question",
+    "max_text_chars": "characters of one text turn or system prompt",
+    "max_pending_bytes": "bytes of media queued per session",
+    "max_pending_tokens": "tokens queued per session",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from streamer.serve.limits import ServeLimits
+
+    add_model_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--http-port", type=int, default=8000, help="HTTP/WebSocket port (default 8000; 0: any)"
+    )
+    parser.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (default 50051; 0: any)")
+    parser.add_argument("--no-grpc", action="store_true", help="do not start the gRPC server")
+    parser.add_argument(
+        "--api-key", default=None, metavar="KEY",
+        help="required from clients (default: $STREAMER_API_KEY); mandatory off loopback",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tls-cert", default=None, metavar="FILE", help="PEM certificate chain (with --tls-key)"
+    )
+    parser.add_argument("--tls-key", default=None, metavar="FILE", help="PEM private key")
+    parser.add_argument(
+        "--grace-s", type=float, default=10.0, help="seconds answers may finish after SIGTERM (default 10)"
+    )
+    parser.add_argument(
+        "--web-dir", default=None, metavar="DIR", help="browser client folder (default: frontends/web)"
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.add_argument(
+        "--fake", action="store_true", help="serve a scripted fake engine (no model; for protocol work)"
+    )
+    limits = parser.add_argument_group("limits")
+    defaults = ServeLimits()
+    for f in dataclasses.fields(ServeLimits):
+        default = getattr(defaults, f.name)
+        kind = float if isinstance(default, float) else int
+        limits.add_argument(
+            "--" + f.name.replace("_", "-"), type=kind, default=None, metavar="N",
+            help=f"{_LIMIT_HELP.get(f.name, '')} (default {default})",
+        )  # fmt: skip
+
+
+def _limits(args: argparse.Namespace):  # noqa: ANN202 - ServeLimits
+    from streamer.serve.limits import ServeLimits
+
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(ServeLimits)
+        if getattr(args, f.name, None) is not None
+    }
+    return ServeLimits(**given)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from streamer.engine.runtime import EngineConfig
+    from streamer.serve.auth import check_bind, resolve_api_key
+    from streamer.serve.options import ServeOptions
+
+    limits = _limits(args)
+    if args.grace_s < 0:
+        raise InputError("--grace-s must be >= 0")
+    options = ServeOptions(
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=None if args.no_grpc else args.grpc_port,
+        api_key=resolve_api_key(args.api_key),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        limits=limits,
+        grace_s=args.grace_s,
+        web_dir=args.web_dir,
+        log_level=args.log_level,
+    )
+    check_bind(options.host, options.api_key)  # before loading a model
+    config = EngineConfig(max_sessions=limits.max_sessions + 8, idle_timeout_s=limits.idle_timeout_s + 120)
+    if args.fake:
+        from streamer.engine.fake import FakeEngine
+
+        engine = FakeEngine(step_delay_s=0.02, config=config)
+        engine.start()
+    else:
+        from streamer.cli.common import load_engine
+
+        engine = load_engine(args, config)
+    from streamer.serve.server import serve
+
+    def ready(listening) -> None:  # noqa: ANN001 - Listening
+        print(f"streamer serve: listening: {listening.describe()}", flush=True)
+
+    try:
+        asyncio.run(serve(engine, options, on_ready=ready))
+    finally:
+        engine.stop()
+    print("streamer serve: stopped", file=sys.stderr, flush=True)
+    return 0
