@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from streamer.serve.auth import ApiKeyAuth
-from streamer.serve.live import LiveHub
+from streamer.serve.hub import LiveHub
 from streamer.serve.metrics import CONTENT_TYPE, ServeMetrics
 from streamer.serve.ws import run_live_websocket
 

@@ -4,7 +4,7 @@ Every live endpoint (the WebSocket ``/v1/live``, the gRPC ``Live`` stream, later
 Realtime endpoint) is a thin adapter that turns its wire format into the messages of
 :mod:`streamer.serve.messages` and back, and drives a :class:`LiveProtocol`:
 
-    hub = LiveHub(AsyncEngine(engine), ServeLimits())          # one per server
+    hub = LiveHub(AsyncEngine(engine), ServeLimits())          # one per server (streamer.serve.hub)
     proto = hub.connect(peer="127.0.0.1:5000")                 # one per connection
     writer: while (msg := await proto.next_message()) is not None: send(encode(msg))
             then close the transport with proto.close_reason (None: the peer went away)
@@ -16,7 +16,7 @@ Realtime endpoint) is a thin adapter that turns its wire format into the message
 
 Call order: ``receive`` is awaited for one message at a time (never concurrently); it does
 the engine calls (which return at once: pushes only queue) after decoding pictures and PCM with
-:mod:`streamer.media.live` (large pictures in a worker thread, so the event loop never stalls)
+:mod:`streamer.serve.media` (large payloads in a worker thread, so the event loop never stalls)
 and returns when the message has been handled. Everything the server says goes into the
 connection's outbound queue, read with :meth:`LiveProtocol.next_message`; answers are pumped
 from their :class:`~streamer.engine.collector.AnswerStream` into it by per-answer tasks, and a
@@ -41,17 +41,12 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamer.engine.protocol import ErrorCode, PushResult, PushStatus, SamplingParams, SessionConfig
 from streamer.errors import InputError, MediaError, ProtocolError, SessionError, StreamerError
-from streamer.media.live import LiveVideo, PcmResampler
-from streamer.media.policy import SamplingPolicy
-from streamer.serve.limits import ServeLimits
+from streamer.serve.media import LiveMedia
 from streamer.serve.messages import (
-    IMAGE_FORMATS,
-    PCM_FORMATS,
     AnswerDelta,
     AnswerDone,
     AskMsg,
@@ -72,14 +67,14 @@ from streamer.serve.messages import (
 )
 
 if TYPE_CHECKING:
-    from streamer.engine.aio import AsyncEngine, AsyncSession
+    from streamer.engine.aio import AsyncSession
     from streamer.engine.collector import AnswerStream
+    from streamer.serve.hub import LiveHub
 
-__all__ = ["CloseReason", "LiveHub", "LiveObserver", "LiveProtocol", "LiveState"]
+__all__ = ["CloseReason", "LiveProtocol", "LiveState"]
 
 log = logging.getLogger("streamer.serve")
 
-_INLINE_BYTES = 64 << 10  # pictures / PCM chunks larger than this are decoded in a worker thread
 _TICK_S = 0.2  # seconds between limit checks
 _END_WAIT_S = 1.0  # seconds an ending connection waits for its answers' last messages
 
@@ -104,85 +99,6 @@ class CloseReason(str, enum.Enum):
     TRY_AGAIN = "try_again"  # no capacity for a session now (ws 1013, grpc RESOURCE_EXHAUSTED)
     GOING_AWAY = "going_away"  # the server drains (ws 1001, grpc UNAVAILABLE)
     INTERNAL = "internal"  # a bug, contained to this connection (ws 1011, grpc INTERNAL)
-
-
-class LiveObserver:
-    """Hooks for metrics; these defaults do nothing (:mod:`streamer.serve.metrics` records them)."""
-
-    def connection_opened(self) -> None: ...
-
-    def connection_closed(self) -> None: ...
-
-    def message_received(self, kind: str, nbytes: int) -> None: ...  # kind: the message TYPE
-
-    def ingest_done(self, kind: str, seconds: float) -> None: ...  # seconds spent handling a frame/audio
-
-    def frame_skipped(self) -> None: ...  # a picture over the session's fps, not decoded
-
-    def error_sent(self, code: str) -> None: ...
-
-    def answer_done(self, done: AnswerDone) -> None: ...
-
-
-class LiveHub:
-    """What the live connections of one server share: the engine, limits, session count, drain."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        limits: ServeLimits | None = None,
-        observer: LiveObserver | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.engine = engine
-        self.limits = limits or ServeLimits()
-        self.observer = observer or LiveObserver()
-        self.clock = clock
-        self.connections: set[LiveProtocol] = set()
-        self.draining = False
-
-    def connect(self, peer: str = "") -> LiveProtocol:
-        """A protocol for a new connection (registered until its ``connection_lost``)."""
-        proto = LiveProtocol(self, peer)
-        self.connections.add(proto)
-        self.observer.connection_opened()
-        return proto
-
-    def forget(self, proto: LiveProtocol) -> None:
-        if proto in self.connections:
-            self.connections.discard(proto)
-            self.observer.connection_closed()
-
-    @property
-    def sessions(self) -> int:
-        """Connections holding a session (or setting one up)."""
-        return sum(1 for p in self.connections if p.holds_session)
-
-    def admit(self) -> Error | None:
-        """None if one more session may open now, else the error to send."""
-        if self.draining:
-            return Error(ErrorCode.UNAVAILABLE.value, "the server is shutting down", fatal=True)
-        if self.sessions >= self.limits.max_sessions:
-            return Error(
-                ErrorCode.SESSION_LIMIT.value,
-                f"the server already serves its maximum of {self.limits.max_sessions} live sessions",
-                fatal=True,
-            )
-        return None
-
-    async def drain(self, grace_s: float) -> None:
-        """Shut down: ``go_away`` to every session, let answers finish for ``grace_s``, end the rest."""
-        self.draining = True
-        for proto in list(self.connections):
-            proto.go_away(grace_s, "the server is shutting down")
-        deadline = self.clock() + grace_s
-        while self.clock() < deadline and any(p.answering for p in self.connections):
-            await asyncio.sleep(0.02)
-        for proto in list(self.connections):
-            await proto.shutdown("the server is shutting down")
-        deadline = self.clock() + 2.0  # let the adapters write the last messages
-        while self.connections and self.clock() < deadline:
-            await asyncio.sleep(0.02)
 
 
 class LiveProtocol:
@@ -210,8 +126,7 @@ class LiveProtocol:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answers: dict[str, asyncio.Task[Any]] = {}
         self._defaults = Sampling()
-        self._video: LiveVideo | None = None
-        self._audio: PcmResampler | None = None
+        self._media: LiveMedia | None = None
 
     # ---- state ---------------------------------------------------------------------------------
     @property
@@ -261,7 +176,8 @@ class LiveProtocol:
         except Exception as exc:  # a bug: contained to this connection
             log.exception("live connection %s: internal error handling %s", self.peer, type(message).__name__)
             await self._end(
-                CloseReason.INTERNAL, Error(ErrorCode.INTERNAL.value, f"internal error: {exc!r}", seq)
+                CloseReason.INTERNAL,
+                Error(ErrorCode.INTERNAL.value, f"internal error: {exc!r}", seq, fatal=True),
             )
 
     def reject(self, error: ProtocolError) -> None:
@@ -334,9 +250,7 @@ class LiveProtocol:
         except BaseException:
             self._reserved = False
             raise
-        media = lim.media_limits()
-        self._video = LiveVideo(SamplingPolicy.fixed_rate(fps), media, self._clock)
-        self._audio = PcmResampler(media, clock=self._clock)
+        self._media = LiveMedia(lim, fps, self._clock)
         self.state = LiveState.OPEN
         self._opened_at = self._clock()
         self._next_stats_at = self._opened_at + lim.stats_interval_s
@@ -347,23 +261,8 @@ class LiveProtocol:
 
     async def _frame(self, msg: Frame) -> None:
         started = time.perf_counter()
-        video = self._video
-        assert video is not None
-        fmt = msg.format
-        if fmt not in IMAGE_FORMATS:
-            raise MediaError(f"frame format must be one of {', '.join(IMAGE_FORMATS)}, got {fmt!r}")
-        if fmt == "rgb":
-            if msg.width is None or msg.height is None:
-                raise MediaError("an rgb frame needs width and height")
-            decode: Callable[[], Any] = lambda: video.push_rgb(msg.data, msg.width, msg.height, msg.t_s)  # noqa: E731
-        else:
-            from streamer.media.image import image_format
-
-            actual = image_format(msg.data)
-            if actual != fmt:
-                raise MediaError(f"frame declared {fmt} but its bytes are {actual or 'not an image'}")
-            decode = lambda: video.push_image(msg.data, msg.t_s)  # noqa: E731
-        frame = await asyncio.to_thread(decode) if len(msg.data) > _INLINE_BYTES else decode()
+        assert self._media is not None
+        frame = await self._media.frame(msg)
         if frame is None:
             self.skipped_frames += 1
             self.hub.observer.frame_skipped()
@@ -374,21 +273,8 @@ class LiveProtocol:
 
     async def _audio_chunk(self, msg: Audio) -> None:
         started = time.perf_counter()
-        lim, audio = self.limits, self._audio
-        assert audio is not None
-        if msg.format not in PCM_FORMATS:
-            raise MediaError(f"audio format must be one of {', '.join(PCM_FORMATS)}, got {msg.format!r}")
-        if not lim.min_sample_rate <= msg.sample_rate <= lim.max_sample_rate:
-            raise MediaError(
-                f"sample rate {msg.sample_rate} Hz is outside {lim.min_sample_rate}-{lim.max_sample_rate} Hz"
-            )
-        if not 1 <= msg.channels <= lim.max_channels:
-            raise MediaError(f"channels must be in 1-{lim.max_channels}, got {msg.channels}")
-
-        def convert() -> list[Any]:
-            return audio.push(msg.data, msg.format, msg.sample_rate, msg.channels, msg.t_s)
-
-        blocks = await asyncio.to_thread(convert) if len(msg.data) > _INLINE_BYTES else convert()
+        assert self._media is not None
+        blocks = await self._media.audio(msg)
         session = self._session()
         for block in blocks:
             result = await session.push_audio(block.waveform(), block.t_s, seq=msg.seq)
@@ -690,3 +576,11 @@ def _code_of(exc: BaseException) -> str:
     if isinstance(exc, SessionError):
         return ErrorCode.SESSION_CLOSED.value
     return ErrorCode.INVALID_INPUT.value
+
+
+def __getattr__(name: str) -> Any:  # LiveHub and LiveObserver lived here in the first commit
+    if name in ("LiveHub", "LiveObserver"):
+        from streamer.serve import hub
+
+        return getattr(hub, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

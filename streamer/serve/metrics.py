@@ -36,10 +36,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streamer.errors import StreamerError
-from streamer.serve.live import LiveObserver
+from streamer.serve.hub import LiveObserver
 
 if TYPE_CHECKING:
-    from streamer.serve.live import LiveHub
+    from streamer.serve.hub import LiveHub
     from streamer.serve.messages import AnswerDone
 
 __all__ = ["CONTENT_TYPE", "ServeMetrics"]

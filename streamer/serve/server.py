@@ -25,7 +25,7 @@ from streamer.engine.runtime import EngineLoop
 from streamer.errors import InputError
 from streamer.serve.app import create_app
 from streamer.serve.auth import ApiKeyAuth, check_bind
-from streamer.serve.live import LiveHub
+from streamer.serve.hub import LiveHub
 from streamer.serve.metrics import ServeMetrics
 from streamer.serve.options import ServeOptions
 from streamer.serve.ws import HEADER_BYTES
@@ -109,7 +109,7 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread / platform
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     grpc_server = None
@@ -140,7 +140,7 @@ async def serve(
             await asyncio.wait_for(task, 10.0)
         await engine.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
         sock.close()
     if task.done() and not task.cancelled() and task.exception() is not None:

@@ -31,7 +31,8 @@ import struct
 from typing import Any
 
 from streamer.errors import ProtocolError
-from streamer.serve.live import CloseReason, LiveHub, LiveProtocol, LiveState
+from streamer.serve.hub import LiveHub
+from streamer.serve.live import CloseReason, LiveProtocol, LiveState
 from streamer.serve.messages import (
     Audio,
     ClientMessage,
