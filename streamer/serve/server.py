@@ -109,7 +109,9 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+        with contextlib.suppress(
+            NotImplementedError, RuntimeError, ValueError
+        ):  # not the main thread / platform
             loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     grpc_server = None
