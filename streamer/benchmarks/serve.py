@@ -226,8 +226,10 @@ class LoadConfig:
 class LoadResult:
     sessions: int
     seconds: float
-    answers: int  # answers finished
-    answer_latency_p50_s: float | None  # client-side: ask sent → answer_done received
+    answers: int  # answers that finished with text (stop, length, choice)
+    answers_not_completed: int  # answers that ended otherwise (cancelled, closed, error)
+    asks_skipped: int  # question ticks skipped because the session's previous answer was still running
+    answer_latency_p50_s: float | None  # client-side: ask sent → answer_done received (completed answers)
     answer_latency_p99_s: float | None
     ttft_p50_s: float | None  # server-side: question queued → first token
     ttft_p99_s: float | None
@@ -238,7 +240,7 @@ class LoadResult:
     audio_s_sent: float
     audio_s_in_context: float
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MiB) of the server
-    rss_growth_after_warmup_pct: float | None = None  # last sample vs the one at a third of the run
+    rss_growth_after_warmup_pct: float | None = None  # last sample while streaming vs the one at a third
     server_ms_per_frame: float | None = None  # the server's own time per frame message (/metrics)
     server_ms_per_audio: float | None = None  # ... per audio message
 
@@ -249,6 +251,7 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
     chunk = _pcm(0.1)
     latencies: list[float] = []
     ttfts: list[float] = []
+    counts = {"other": 0, "skipped": 0}
     errors: list[str] = []
     finals: list[dict[str, Any]] = []
     sent = {"frames": 0, "audio_s": 0.0}
@@ -285,9 +288,13 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
                 async for raw in ws:
                     m = jsonio.loads(raw)
                     if m["type"] == "answer_done":
-                        latencies.append(time.monotonic() - asked.pop(m["request_id"], time.monotonic()))
-                        if m["ttft_s"] is not None:
-                            ttfts.append(m["ttft_s"])
+                        took = time.monotonic() - asked.pop(m["request_id"], time.monotonic())
+                        if m["finish_reason"] in ("stop", "length", "choice"):
+                            latencies.append(took)
+                            if m["ttft_s"] is not None:
+                                ttfts.append(m["ttft_s"])
+                        else:
+                            counts["other"] += 1
                         if m["finish_reason"] == "error":
                             errors.append(f"{m['error_code']}: {m['error_message']}")
                     elif m["type"] == "error":
@@ -313,7 +320,10 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
                     )
                     n_frame, seq, next_frame = n_frame + 1, seq + 1, next_frame + 1 / cfg.fps
                     sent["frames"] += 1
-                if now >= next_ask:
+                if now >= next_ask and asked:  # a live client waits for its answer before asking again
+                    counts["skipped"] += 1
+                    next_ask += cfg.ask_every_s
+                elif now >= next_ask:
                     rid = f"s{index}-q{n_ask}"
                     asked[rid] = time.monotonic()
                     await ws.send(
@@ -335,15 +345,18 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
     sampler = asyncio.create_task(sample_rss())
     await asyncio.gather(*(one(i) for i in range(cfg.sessions)))
     sampler.cancel()
+    streaming = [x for x in samples if x[0] <= cfg.seconds]
     ingest = await asyncio.to_thread(_server_ingest_ms, url)
     growth = None
-    if len(samples) >= 3:
-        base = samples[len(samples) // 3][1]
-        growth = round(100 * (samples[-1][1] - base) / base, 1)
+    if len(streaming) >= 3:
+        base = streaming[len(streaming) // 3][1]
+        growth = round(100 * (streaming[-1][1] - base) / base, 1)
     return LoadResult(
         sessions=cfg.sessions,
         seconds=cfg.seconds,
         answers=len(latencies),
+        answers_not_completed=counts["other"],
+        asks_skipped=counts["skipped"],
         answer_latency_p50_s=_percentile(latencies, 50),
         answer_latency_p99_s=_percentile(latencies, 99),
         ttft_p50_s=_percentile(ttfts, 50),
