@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--answer-tokens", type=number(int, 1, 1024), default=16, help="load: tokens per answer (default 16)"
     )
+    parser.add_argument(
+        "--queue-mib", type=number(int, 1, 1 << 14), default=2,
+        help="load: the server's per-session input queue, MiB (--max-pending-bytes; default 2)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=THREADS, default=None, help="torch CPU threads")
     parser.add_argument("--fake", action="store_true", help="the scripted fake engine instead of a model")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -429,6 +433,7 @@ def _part_load(args: argparse.Namespace, engine: Any) -> dict[str, Any]:
     if args.threads:
         extra += ["--threads", str(args.threads)]
     extra += ["--max-sessions", str(max(32, args.sessions)), "--stats-interval-s", "1"]
+    extra += ["--max-pending-bytes", str(args.queue_mib << 20)]
     proc, port = start_server_process(*extra)
     try:
         cfg = LoadConfig(args.sessions, args.seconds, args.fps, args.ask_every_s, args.answer_tokens)
