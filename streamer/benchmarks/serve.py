@@ -233,6 +233,7 @@ class LoadResult:
     answers: int  # answers that finished with text (stop, length, choice)
     answers_not_completed: int  # answers that ended otherwise (cancelled, closed, error)
     asks_skipped: int  # question ticks skipped because the session's previous answer was still running
+    questions: int  # questions asked (each gets exactly one answer_done)
     answer_latency_p50_s: float | None  # client-side: ask sent → answer_done received (completed answers)
     answer_latency_p99_s: float | None
     ttft_p50_s: float | None  # server-side: question queued → first token
@@ -255,10 +256,10 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
     chunk = _pcm(0.1)
     latencies: list[float] = []
     ttfts: list[float] = []
-    counts = {"other": 0, "skipped": 0}
+    counts = {"other": 0, "skipped": 0, "asked": 0}
     errors: list[str] = []
     finals: list[dict[str, Any]] = []
-    sent = {"frames": 0, "audio_s": 0.0}
+    sent: dict[str, float] = {"frames": 0, "audio_s": 0.0}
     samples: list[tuple[float, float]] = []
     t0 = time.monotonic()
 
@@ -330,6 +331,7 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
                 elif now >= next_ask:
                     rid = f"s{index}-q{n_ask}"
                     asked[rid] = time.monotonic()
+                    counts["asked"] += 1
                     await ws.send(
                         jsonio.dumps(
                             {"type": "ask", "seq": seq, "question": "What changed?", "request_id": rid}
@@ -361,12 +363,13 @@ async def run_load(url: str, cfg: LoadConfig, rss: Callable[[], float] | None = 
         answers=len(latencies),
         answers_not_completed=counts["other"],
         asks_skipped=counts["skipped"],
+        questions=counts["asked"],
         answer_latency_p50_s=_percentile(latencies, 50),
         answer_latency_p99_s=_percentile(latencies, 99),
         ttft_p50_s=_percentile(ttfts, 50),
         ttft_p99_s=_percentile(ttfts, 99),
         errors=errors,
-        frames_sent=sent["frames"],
+        frames_sent=int(sent["frames"]),
         frames_in_context=sum(s.get("frames", 0) for s in finals),
         dropped_frames=sum(s.get("dropped_frames", 0) for s in finals),
         audio_s_sent=round(sent["audio_s"], 1),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import importlib.util
 import signal
 import socket
@@ -127,9 +128,10 @@ async def serve(
             await asyncio.sleep(0.02)
         grpc_port = None
         if options.grpc_port is not None and importlib.util.find_spec("streamer.serve.grpc_server"):
-            from streamer.serve.grpc_server import start_grpc_server  # type: ignore[import-not-found]
-
-            grpc_server = await start_grpc_server(engine, options, hub)
+            grpc = importlib.import_module(
+                "streamer.serve.grpc_server"
+            )  # optional: built by the gRPC endpoint
+            grpc_server = await grpc.start_grpc_server(engine, options, hub)
             grpc_port = getattr(grpc_server, "port", options.grpc_port)
         listening = Listening(options.host, sock.getsockname()[1], grpc_port, options.tls_cert is not None)
         if on_ready is not None:
