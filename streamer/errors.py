@@ -7,6 +7,7 @@
     ├── MediaError                media cannot be opened or decoded at all
     │   └── UnsupportedMediaError     a codec, container, size or rate outside what is accepted
     ├── InputError                a request is malformed (bad shape, order, size, value)
+    │   └── ProtocolError             a client message breaks the wire protocol (carries a stable code)
     ├── OutputError               an output cannot be written (a device or folder, read-only, full)
     └── SessionError              a session is closed, cancelled or over its limits
 
@@ -24,6 +25,7 @@ __all__ = [
     "MediaError",
     "UnsupportedMediaError",
     "InputError",
+    "ProtocolError",
     "OutputError",
     "SessionError",
 ]
@@ -55,6 +57,19 @@ class UnsupportedMediaError(MediaError):
 
 class InputError(StreamerError):
     """A request is malformed: wrong shape, out-of-order timestamp, size over a limit, bad value."""
+
+
+class ProtocolError(InputError):
+    """A client message that cannot be understood: bad JSON, unknown type, bad field, bad header.
+
+    ``code`` is the stable wire code (``streamer.serve.messages.WireCode``) and ``seq`` the
+    message's sequence number when it could be read.
+    """
+
+    def __init__(self, message: str, code: str = "bad_message", seq: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.seq = seq
 
 
 class OutputError(StreamerError):

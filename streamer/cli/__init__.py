@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "show what the model would see of a media file"),
     "ask": ("ask", "stream a recording into a session, then ask a question"),
     "summarize": ("summarize", "summarize meeting recordings"),
-    "bench": ("bench", "benchmarks: model, media, stream, summarize"),
+    "serve": ("serve", "live endpoints: WebSocket + HTTP (and gRPC) on an in-process engine"),
+    "bench": ("bench", "benchmarks: model, media, stream, summarize, serve"),
 }
 
 

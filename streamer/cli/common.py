@@ -40,7 +40,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "a
     )
 
 
-def load_engine(args: argparse.Namespace):  # noqa: ANN201 - streamer.engine.Engine (imported lazily)
+def load_engine(args: argparse.Namespace, config=None):  # noqa: ANN001, ANN201 - EngineConfig, Engine (lazy)
     """Model, tokenizer and a started engine from the common model arguments (stopped at exit)."""
     import torch
 
@@ -52,7 +52,7 @@ def load_engine(args: argparse.Namespace):  # noqa: ANN201 - streamer.engine.Eng
         torch.set_num_threads(args.threads)
     model_dir = args.model or default_model_dir()
     loaded = load_model(model_dir, dtype=args.dtype, device=args.device)
-    engine = Engine(loaded, load_tokenizer(model_dir))
+    engine = Engine(loaded, load_tokenizer(model_dir), config)
     engine.start()
     return engine
 

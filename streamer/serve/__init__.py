@@ -1,0 +1,22 @@
+"""Live endpoints: one Sans-I/O protocol core under thin WebSocket, HTTP and gRPC adapters.
+
+    streamer/serve/messages.py   transport-neutral client/server messages (+ dict form)
+    streamer/serve/limits.py     ServeLimits, shared by every endpoint
+    streamer/serve/live.py       LiveProtocol (one connection's state machine) and LiveHub (all of them)
+    streamer/serve/ws.py         WebSocket framing: JSON control messages + binary media header
+    streamer/serve/app.py        the ASGI app: /, /healthz, /metrics, /v1/live
+    streamer/serve/server.py     ``streamer serve``: uvicorn + optional gRPC, SIGTERM drain
+
+gRPC contract (``streamer.serve.grpc_server``, optional): ``streamer serve`` calls
+``await start_grpc_server(engine, options, hub)`` with the :class:`~streamer.engine.aio.AsyncEngine`,
+the :class:`~streamer.serve.options.ServeOptions` and the shared :class:`~streamer.serve.live.LiveHub`
+(its ``Live`` handler drives ``hub.connect()`` like ``ws.py`` does); it returns an object with
+``async stop(grace_s: float)`` and ``port: int``. ``hub.drain(grace_s)`` runs before ``stop``.
+
+Nothing here imports torch; the serving extras (starlette, uvicorn, prometheus-client) are
+imported only by the adapters that need them.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
