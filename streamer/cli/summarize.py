@@ -75,16 +75,19 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         done = [j for j in jobs if j.output and j.output.exists() and not StateDir(j.state_dir).exists()]
         for job in done:
+            assert job.output is not None  # done: its output exists
             progress.info(
                 f"{display(job.source.name)}: already summarized in {display(job.output)}; skipped (--resume)"
             )
         jobs = [j for j in jobs if j not in done]
-    if args.ray is not None and jobs:
+    if not jobs:
+        return _report(failed, inputs)
+    if args.ray is not None:
         from streamer.cli.ray_options import summarize_ray
 
         failed += summarize_ray(args, jobs, options, fmt, _deliver)
         return _report(failed, inputs)
-    engine = load_engine(args) if jobs else None
+    engine = load_engine(args)
     for job in jobs:
         try:
             result = summarize_recording(engine, job.source, options, state_dir=StateDir(job.state_dir),

@@ -41,9 +41,17 @@ import enum
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, cast
 
-from streamer.engine.protocol import ErrorCode, PushResult, PushStatus, SamplingParams, SessionConfig
+from streamer.engine.protocol import (
+    AnswerEvent,
+    ErrorCode,
+    PushResult,
+    PushStatus,
+    SamplingParams,
+    SessionConfig,
+)
 from streamer.errors import InputError, MediaError, ProtocolError, SessionError, StreamerError
 from streamer.serve.media import LiveMedia
 from streamer.serve.messages import (
@@ -338,7 +346,8 @@ class LiveProtocol:
     async def _pump(self, stream: AnswerStream, seq: int | None, received_at: float) -> None:
         """Answer events → answer_delta messages (waiting for room; the stream merges meanwhile) → answer_done."""
         try:
-            async with contextlib.aclosing(stream.__aiter__()) as events:
+            events_gen = cast(AsyncGenerator[AnswerEvent, None], stream.__aiter__())  # an async generator
+            async with contextlib.aclosing(events_gen) as events:
                 async for event in events:
                     if event.text or event.token_ids:
                         await self._wait_room()

@@ -365,7 +365,7 @@ def _convert_one(value: Any, hint: Any, where: str, seq: int | None) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             return _NO
         return tuple(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             return _NO
         return _build(hint, value, where, seq)
