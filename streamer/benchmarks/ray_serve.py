@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -275,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = args.model or str(bundled_model_dir())
     cpus = args.cpus
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     ports = (_free_port(), _free_port())
     out: dict[str, Any] = {
         "load_average_before": [round(x, 2) for x in os.getloadavg()],

@@ -80,7 +80,7 @@ def make_engine(config: RayServeConfig) -> EngineLoop:
 class StreamerEngine:
     """One replica (see the module docstring). Serve calls the methods; nothing else should."""
 
-    async def __init__(self, config: RayServeConfig | dict[str, Any] | None = None):
+    async def __init__(self, config: RayServeConfig | dict[str, Any] | None = None):  # type: ignore[misc]
         from streamer.serve.auth import ApiKeyAuth
         from streamer.serve.hub import LiveHub
         from streamer.serve.metrics import ServeMetrics
@@ -93,7 +93,7 @@ class StreamerEngine:
         self.hub = LiveHub(ReplicaEngine(self.engine, self.replica), self.config.serve_limits())
         self.auth = ApiKeyAuth(self.config.resolved_api_key())
         self.metrics = ServeMetrics()
-        self.grpc = _grpc_service(self.hub, self.config)
+        self.grpc = _grpc_service(self.hub, self.auth, self.config)
         self.jobs = 0  # summarize jobs running here
         self._watcher: asyncio.Task[None] | None = None
         if self.config.drain_poll_s > 0:
@@ -173,19 +173,20 @@ class StreamerEngine:
         await asyncio.to_thread(self.engine.stop, 0.0)
 
 
-def _grpc_service(hub: Any, config: RayServeConfig) -> Any:
+def _grpc_service(hub: Any, auth: Any, config: RayServeConfig) -> Any:
     """The servicer of ``streamer serve``'s gRPC server, over this replica's hub."""
     from streamer.serve.grpc_server import GrpcOptions, StreamerService
     from streamer.serve.ray_grpc import GrpcOnServe
 
     options = GrpcOptions(limits=config.serve_limits(), summarize_dir=config.summarize_dir)
-    return GrpcOnServe(StreamerService(hub.engine, hub, options), config.resolved_api_key())
+    return GrpcOnServe(StreamerService(hub.engine, hub, options), auth)
 
 
 def build_app(config: RayServeConfig | None = None) -> Any:
     """The Serve application (``serve.run(build_app(...), name=APP_NAME, route_prefix="/")``)."""
     config = config or RayServeConfig()
-    deployment = serve.deployment(StreamerEngine, name=DEPLOYMENT_NAME).options(**config.deployment_options())
+    deployment: Any = serve.deployment(StreamerEngine)
+    deployment = deployment.options(name=DEPLOYMENT_NAME, **config.deployment_options())
     return deployment.bind(config.replica_args())
 
 

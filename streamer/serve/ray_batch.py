@@ -97,7 +97,11 @@ async def run_job(engine: Any, job: SummarizeJob, replica: str) -> AsyncIterator
 
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    progress = RelayProgress(lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+
+    def emit(event: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+    progress = RelayProgress(emit)
 
     def work() -> dict[str, Any]:
         if getattr(engine, "loaded", None) is None:

@@ -181,4 +181,5 @@ def running_replicas() -> int:
     application = serve.status().applications.get(APP_NAME)
     if application is None or DEPLOYMENT_NAME not in application.deployments:
         return 0
-    return int(application.deployments[DEPLOYMENT_NAME].replica_states.get("RUNNING", 0))
+    states = application.deployments[DEPLOYMENT_NAME].replica_states
+    return sum(n for state, n in states.items() if str(getattr(state, "value", state)) == "RUNNING")

@@ -63,21 +63,27 @@ class ServeContext:
         raise Aborted(details)
 
 
+def _status(code: str) -> Any:
+    from streamer.serve.grpc_errors import status_of
+
+    return status_of(code)
+
+
 class GrpcOnServe:
     """The three RPCs over one replica's service (see the module docstring)."""
 
-    def __init__(self, service: Any, api_key: str | None):
+    def __init__(self, service: Any, auth: Any):
         self.service = service  # streamer.serve.grpc_server.StreamerService
-        self.api_key = api_key
+        self.auth = auth  # streamer.serve.auth.ApiKeyAuth, the rule of the HTTP endpoints and grpc_auth
 
     async def _check_key(self, context: ServeContext) -> None:
-        if self.api_key is None:
-            return
-        from streamer.serve.grpc_auth import authorized
-        from streamer.serve.grpc_errors import abort
-
-        if not authorized(context.invocation_metadata(), self.api_key):
-            await abort(context, "unauthorized", "missing or wrong API key (authorization: Bearer KEY)")  # type: ignore[arg-type]
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        if not self.auth.check(metadata):
+            await context.abort(
+                _status("unauthorized"),
+                "[unauthorized] missing or wrong API key (send `authorization: Bearer KEY` or `x-api-key: KEY`)",
+                (("streamer-error-code", "unauthorized"),),
+            )
 
     async def live(self, requests: AsyncIterator[Any], grpc_context: Any) -> AsyncIterator[Any]:
         context = ServeContext(grpc_context)
