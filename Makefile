@@ -5,7 +5,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean proto
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ test: setup
 	$(BIN)/ruff format --check streamer tests
 	$(BIN)/mypy
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
+
+# Regenerate the gRPC code from protos/streamer/v1/streamer.proto (grpcio-tools pinned in pyproject.toml).
+proto: setup
+	$(BIN)/python -m streamer.serve.grpc_codegen
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
