@@ -54,6 +54,8 @@ STATUS_OF: dict[str, grpc.StatusCode] = {
     "going_away": _S.UNAVAILABLE,
     # gRPC's own
     DEADLINE_EXCEEDED: _S.DEADLINE_EXCEEDED,
+    "path_not_allowed": _S.PERMISSION_DENIED,  # Summarize: a server path outside --summarize-dir
+    "unimplemented": _S.UNIMPLEMENTED,  # Summarize: the server's engine has no model
 }
 _CODE_OF_STATUS = {
     _S.INVALID_ARGUMENT: "invalid_input",
@@ -63,6 +65,8 @@ _CODE_OF_STATUS = {
     _S.DEADLINE_EXCEEDED: DEADLINE_EXCEEDED,
     _S.UNAVAILABLE: "unavailable",
     _S.FAILED_PRECONDITION: "protocol_violation",
+    _S.PERMISSION_DENIED: "path_not_allowed",
+    _S.UNIMPLEMENTED: "unimplemented",
 }
 
 

@@ -1,7 +1,7 @@
 """Standard ``grpc.health.v1`` health checking, read live from the engine's :class:`Health`.
 
 ``Check`` answers SERVING while ``engine.health()`` is ``ok`` (or ``starting``) and the server
-is not draining, NOT_SERVING otherwise; ``Watch`` streams the status whenever it changes
+is neither draining (``LiveHub.drain``) nor stopping, NOT_SERVING otherwise; ``Watch`` streams the status whenever it changes
 (checked every ``poll_s``). Known services: ``""`` (the whole server) and ``streamer.v1.Streamer``;
 any other name is NOT_FOUND, as the health protocol specifies.
 """
@@ -30,13 +30,16 @@ def serving_status(health: Health, draining: bool) -> int:
 
 
 class EngineHealth(health_pb2_grpc.HealthServicer):
-    def __init__(self, health: Callable[[], Health], poll_s: float = 0.5):
+    def __init__(
+        self, health: Callable[[], Health], draining: Callable[[], bool] = lambda: False, poll_s: float = 0.5
+    ):
         self._health = health
+        self._draining = draining  # True once the server drains: NOT_SERVING from then on
         self._poll_s = poll_s
-        self.draining = False  # set by the server's drain: NOT_SERVING from then on
+        self.stopping = False  # set when the server stops
 
     def status(self) -> int:
-        return serving_status(self._health(), self.draining)
+        return serving_status(self._health(), self.stopping or self._draining())
 
     async def Check(
         self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
