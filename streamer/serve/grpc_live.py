@@ -8,9 +8,13 @@ only maps wire formats and the ending:
 
 - the client half-closes its side: the running answer is finished, then the session is
   closed as with ``close`` (the call ends OK after the final stats);
-- the core ends the connection: NORMAL → status OK; otherwise the status of the last fatal
-  ``error`` message's code (it is also sent in-band first), e.g. ``protocol_violation`` →
-  FAILED_PRECONDITION, ``idle_timeout`` → ABORTED, ``going_away`` → UNAVAILABLE;
+- the core ends the connection: after a fatal ``error`` message (sent in-band first), the
+  status of its code (e.g. ``protocol_violation`` → FAILED_PRECONDITION, ``idle_timeout`` →
+  ABORTED, ``session_closed`` → NOT_FOUND, ``going_away`` → UNAVAILABLE); without one,
+  NORMAL → OK and the other close reasons their code's status;
+- a picture or PCM chunk over ``limits.max_message_bytes`` gets a ``message_too_large`` error
+  event here (the WebSocket rule); a gRPC message over that + 1 MiB is refused by gRPC itself
+  (RESOURCE_EXHAUSTED, the call ends);
 - the client goes away or cancels (including past its deadline): the handler is cancelled,
   ``connection_lost`` cancels the answer and closes the session. Other calls are untouched.
 """
@@ -50,7 +54,20 @@ class Malformed:
         self.reason = reason
 
 
+def _payload_check(req: pb.LiveRequest, max_bytes: int) -> None:
+    """The WebSocket rule for gRPC: a picture or PCM chunk over ``max_message_bytes`` is refused."""
+    kind = req.WhichOneof("message")
+    if kind in ("frame", "audio"):
+        size = len(getattr(req, kind).data)
+        if size > max_bytes:
+            seq = req.seq if req.HasField("seq") else None
+            raise ProtocolError(
+                f"{kind} of {size} bytes is over the limit of {max_bytes}", "message_too_large", seq
+            )
+
+
 async def _read(requests: AsyncIterator[Any], proto: LiveProtocol) -> None:
+    max_bytes = proto.limits.max_message_bytes
     async for req in requests:
         if proto.finished:
             return
@@ -58,6 +75,7 @@ async def _read(requests: AsyncIterator[Any], proto: LiveProtocol) -> None:
             proto.reject(ProtocolError(f"cannot parse the LiveRequest: {req.reason}", "bad_message"))
             continue
         try:
+            _payload_check(req, max_bytes)
             message = grpc_convert.client_message(req)
         except ProtocolError as exc:
             proto.reject(exc)
@@ -86,10 +104,12 @@ async def serve_live(hub: LiveHub, requests: AsyncIterator[Any], context: grpc.a
             await reader
         await proto.connection_lost()
     reason = proto.close_reason
-    if reason is None or reason is CloseReason.NORMAL:
+    if fatal is not None:
+        code, text = fatal.code, fatal.message
+    elif reason is None or reason is CloseReason.NORMAL:
         return
-    code = fatal.code if fatal is not None else _REASON_CODE.get(reason, "internal")
-    text = fatal.message if fatal is not None else reason.value
+    else:
+        code, text = _REASON_CODE.get(reason, "internal"), reason.value
     await context.abort(status_of(code), f"[{code}] {text}", trailing_metadata=((CODE_KEY, code),))
 
 
