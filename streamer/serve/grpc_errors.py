@@ -97,11 +97,11 @@ async def abort(context: grpc.aio.ServicerContext, code: str, message: str) -> N
 
 def error_from_rpc(exc: grpc.RpcError) -> StreamerError:
     """A client-side gRPC failure as a streamer exception with a stable ``code`` attribute."""
-    status = exc.code() if isinstance(exc, grpc.Call) else _S.UNKNOWN
-    details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(status)
-    code = None
-    if isinstance(exc, grpc.Call):
-        code = next((str(v) for k, v in (exc.trailing_metadata() or ()) if k == CODE_KEY), None)
+    # grpc.Call (sync stubs) and grpc.aio.AioRpcError both have code(), details(), trailing_metadata()
+    status = exc.code() if callable(getattr(exc, "code", None)) else _S.UNKNOWN
+    details = (exc.details() if callable(getattr(exc, "details", None)) else None) or str(status)
+    trailing = exc.trailing_metadata() if callable(getattr(exc, "trailing_metadata", None)) else None
+    code = next((str(v) for k, v in (trailing or ()) if k == CODE_KEY), None)
     code = code or _CODE_OF_STATUS.get(status, "internal")
     cls = InputError if status is _S.INVALID_ARGUMENT else SessionError
     err = cls(f"gRPC {status.name}: {details}")
