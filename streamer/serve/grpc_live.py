@@ -31,7 +31,8 @@ import grpc
 from streamer.errors import ProtocolError
 from streamer.serve import grpc_convert
 from streamer.serve.grpc_errors import CODE_KEY, status_of
-from streamer.serve.live import CloseReason, LiveHub, LiveProtocol
+from streamer.serve.hub import LiveHub
+from streamer.serve.live import CloseReason, LiveProtocol
 from streamer.serve.messages import CloseMsg, Error
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
@@ -80,6 +81,7 @@ async def _read(requests: AsyncIterator[Any], proto: LiveProtocol) -> None:
         except ProtocolError as exc:
             proto.reject(exc)
             continue
+        proto.hub.observer.message_received(message.TYPE, req.ByteSize())
         await proto.receive(message)
     while proto.answering and not proto.finished:  # half-close: let the running answer end
         await asyncio.sleep(_HALF_CLOSE_POLL_S)

@@ -46,8 +46,8 @@ from streamer.serve.grpc_errors import abort, code_of
 from streamer.serve.grpc_health import EngineHealth
 from streamer.serve.grpc_live import Malformed, parse_live_request, serve_live
 from streamer.serve.grpc_summarize import Summarizer
+from streamer.serve.hub import LiveHub
 from streamer.serve.limits import ServeLimits
-from streamer.serve.live import LiveHub
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
 __all__ = ["SERVICE", "GrpcOptions", "GrpcServer", "start_grpc_server"]
