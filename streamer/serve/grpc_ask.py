@@ -30,7 +30,15 @@ from streamer.serve.grpc_errors import DEADLINE_EXCEEDED
 from streamer.serve.limits import ServeLimits
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
-__all__ = ["AskInput", "AskFailed", "decode_ask", "sampling_params", "run_ask", "answer_response"]
+__all__ = [
+    "AskFailed",
+    "AskInput",
+    "answer_response",
+    "decode_ask",
+    "run_ask",
+    "sampling_params",
+    "timeout_from",
+]
 
 _DEADLINE_MARGIN_S = 0.005  # stop this long before the deadline so the reply still arrives in time
 

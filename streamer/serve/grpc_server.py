@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 __all__ = ["SERVICE", "GrpcOptions", "GrpcServer", "start_grpc_server"]
 
 SERVICE = "streamer.v1.Streamer"
+log = logging.getLogger("streamer.serve.grpc")
 _ENVELOPE_BYTES = 1 << 20  # room for a message's fields around its largest payload
 
 
@@ -155,6 +157,9 @@ class _Streamer:
             answer, engine_s = await grpc_ask.run_ask(self.engine, data, timeout)
         except StreamerError as exc:
             await abort(context, code_of(exc), str(exc))
+        except Exception as exc:  # a bug: contained to this call, reported as internal
+            log.exception("gRPC Ask failed")
+            await abort(context, "internal", f"internal error: {exc!r}")
         if answer.finish_reason.value == "error":
             code = answer.code.value if answer.code is not None else "internal"
             await abort(context, code, answer.error or "the answer failed")
@@ -170,6 +175,9 @@ class _Streamer:
                 yield event
         except StreamerError as exc:
             await abort(context, code_of(exc), str(exc))
+        except Exception as exc:  # a bug: contained to this call, reported as internal
+            log.exception("gRPC Summarize failed")
+            await abort(context, "internal", f"internal error: {exc!r}")
 
 
 def _handlers(service: _Streamer) -> grpc.GenericRpcHandler:
