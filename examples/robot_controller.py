@@ -10,7 +10,7 @@ other (a slow answer does not delay the next picture). At the end it prints late
     python examples/robot_controller.py camera.mp4 --hz 5 --seconds 20 \\
         --question "Is the gripper holding the cup?" --choices yes,no
 
-    python examples/robot_controller.py camera.mp4 --spawn     # starts its own `streamer serve`
+    python examples/robot_controller.py camera.mp4 --spawn --server-threads 1   # its own `streamer serve`
 
 Uses only the generated stub (streamer.serve.proto) and grpcio; see docs/protocol.md#grpc.
 """
@@ -114,13 +114,12 @@ def report(results: list, args: argparse.Namespace) -> None:
             )
 
 
-def spawn_server() -> tuple[subprocess.Popen, str]:
+def spawn_server(threads: int | None) -> tuple[subprocess.Popen, str]:
     """``streamer serve`` on any free ports (the bundled model); returns it and its gRPC target."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamer", "serve", "--http-port", "0", "--grpc-port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "streamer", "serve", "--http-port", "0", "--grpc-port", "0"]
+    if threads:
+        command += ["--threads", str(threads)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     match = re.search(r"grpc on (\S+):(\d+)", line)
     if not match:
@@ -134,6 +133,9 @@ def main() -> int:
     parser.add_argument("video", help="a video file used as the camera")
     parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC address (default 127.0.0.1:50051)")
     parser.add_argument("--spawn", action="store_true", help="start a `streamer serve` of its own")
+    parser.add_argument(
+        "--server-threads", type=int, default=None, help="with --spawn: its torch threads (1 is best on a busy CPU)"
+    )
     parser.add_argument("--hz", type=float, default=5.0, help="ticks per second, 5-10 (default 5)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
     parser.add_argument("--question", default="Is the gripper holding the cup?")
@@ -147,7 +149,7 @@ def main() -> int:
     args = parser.parse_args()
     if not 0 < args.hz <= 30 or not args.choices:
         parser.error("--hz must be in (0, 30] and --choices must name at least one answer")
-    proc, target = spawn_server() if args.spawn else (None, args.target)
+    proc, target = spawn_server(args.server_threads) if args.spawn else (None, args.target)
     try:
         results = asyncio.run(control_loop(args, target))
     finally:
