@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from streamer.engine.aio import AsyncEngine
 from streamer.errors import ConfigError, InputError, StreamerError
@@ -45,7 +44,7 @@ from streamer.serve.auth import ApiKeyAuth, check_bind
 from streamer.serve.grpc_auth import ApiKeyInterceptor
 from streamer.serve.grpc_errors import abort, code_of
 from streamer.serve.grpc_health import EngineHealth
-from streamer.serve.grpc_live import Malformed, parse_live_request, serve_live
+from streamer.serve.grpc_live import Malformed, lenient, serve_live
 from streamer.serve.grpc_summarize import Summarizer
 from streamer.serve.hub import LiveHub
 from streamer.serve.limits import ServeLimits
@@ -120,16 +119,6 @@ class GrpcOptions:
         return cls(**values)
 
 
-def _lenient(cls: Any) -> Any:
-    def parse(data: bytes) -> Any:
-        try:
-            return cls.FromString(data)
-        except DecodeError as exc:
-            return Malformed(str(exc) or "not a protobuf message")
-
-    return parse
-
-
 class _Streamer:
     """The ``streamer.v1.Streamer`` calls (registered with lenient deserializers, see :func:`_handlers`)."""
 
@@ -189,10 +178,10 @@ def _handlers(service: _Streamer) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "Live": grpc.stream_stream_rpc_method_handler(service.live, parse_live_request, ser["Live"]),
-            "Ask": grpc.unary_unary_rpc_method_handler(service.ask, _lenient(pb.AskRequest), ser["Ask"]),
+            "Live": grpc.stream_stream_rpc_method_handler(service.live, lenient(pb.LiveRequest), ser["Live"]),
+            "Ask": grpc.unary_unary_rpc_method_handler(service.ask, lenient(pb.AskRequest), ser["Ask"]),
             "Summarize": grpc.stream_stream_rpc_method_handler(
-                service.summarize, _lenient(pb.SummarizeRequest), ser["Summarize"]
+                service.summarize, lenient(pb.SummarizeRequest), ser["Summarize"]
             ),
         },
     )
