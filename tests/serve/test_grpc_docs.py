@@ -24,7 +24,15 @@ def _grpc_example_lines() -> list[str]:
 def test_the_doc_has_a_full_grpc_exchange():
     lines = _grpc_example_lines()
     kinds = {line.split()[1] + " " + line.split()[3] for line in lines if line.split()[1] == "seq:"}
-    assert {"seq: setup", "seq: frame", "seq: audio", "seq: text", "seq: ask", "seq: cancel", "seq: close"} <= kinds
+    assert {
+        "seq: setup",
+        "seq: frame",
+        "seq: audio",
+        "seq: text",
+        "seq: ask",
+        "seq: cancel",
+        "seq: close",
+    } <= kinds
 
 
 @pytest.mark.parametrize("line", _grpc_example_lines())
