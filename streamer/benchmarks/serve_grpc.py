@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PARTS", "add_arguments"]
+__all__ = ["PARTS", "add_arguments", "ask_at_rate"]
 
 _ROUNDS = 3  # interleaved rounds each way (after one warm-up round)
 
@@ -254,6 +254,63 @@ def part_ingest(args: argparse.Namespace, engine: Any) -> dict[str, Any]:
         "direct_ms_per_frame": d * 1e3,
         "grpc_ms_per_frame": g * 1e3,
         "overhead_ms_per_frame": (g - d) * 1e3,
+    }
+
+
+# ---- for load tests -----------------------------------------------------------------------------
+
+
+async def ask_at_rate(
+    target: str,
+    hz: float,
+    seconds: float,
+    deadline_s: float = 0.5,
+    api_key: str | None = None,
+    size: tuple[int, int] = (320, 240),
+) -> dict[str, Any]:
+    """Robot-controller load: an ``Ask`` (one JPEG, ``choices``) every ``1/hz`` s for ``seconds``.
+
+    Ticks do not wait for each other (as a controller would not); each call has ``deadline_s``.
+    Returns ``{"calls", "ok", "deadline_exceeded", "errors": [codes], "latency_p50_s", "latency_p99_s"}``
+    (latencies of the answered calls). For ``streamer bench serve``'s load part, next to the
+    WebSocket sessions (``target`` = the server's gRPC ``host:port``).
+    """
+    import grpc
+
+    from streamer.serve.grpc_errors import error_from_rpc
+    from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
+    from streamer.serve.proto.streamer.v1 import streamer_pb2_grpc as pb_grpc
+
+    frames = _jpegs(30, *size)
+    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+    latencies: list[float] = []
+    codes: list[str] = []
+
+    async def one(stub: Any, jpeg: bytes) -> None:
+        req = pb.AskRequest(prompt="Is the gripper holding the cup?", choices=["yes", "no"])
+        req.images.add(data=jpeg, format=pb.IMAGE_FORMAT_JPEG)
+        start = time.perf_counter()
+        try:
+            await stub.Ask(req, timeout=deadline_s, metadata=metadata)
+            latencies.append(time.perf_counter() - start)
+        except grpc.aio.AioRpcError as exc:
+            codes.append(str(getattr(error_from_rpc(exc), "code", "internal")))
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.StreamerStub(channel)
+        start = time.perf_counter()
+        tasks = []
+        for n in range(round(seconds * hz)):
+            await asyncio.sleep(max(0.0, start + n / hz - time.perf_counter()))
+            tasks.append(asyncio.ensure_future(one(stub, frames[n % len(frames)])))
+        await asyncio.gather(*tasks)
+    return {
+        "calls": len(tasks),
+        "ok": len(latencies),
+        "deadline_exceeded": codes.count("deadline_exceeded"),
+        "errors": sorted(set(codes) - {"deadline_exceeded"}),
+        "latency_p50_s": _pct(latencies, 50) if latencies else None,
+        "latency_p99_s": _pct(latencies, 99) if latencies else None,
     }
 
 

@@ -56,3 +56,18 @@ def test_robot_controller_example(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ticks: 10 at 5 Hz, deadline 500 ms" in done.stdout
     assert re.search(r"latency \(all calls, ms\): p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+", done.stdout)
+
+
+def test_ask_at_rate_for_load_tests():
+    import asyncio
+
+    from streamer.engine.fake import FakeEngine
+    from streamer.serve.grpc_testing import grpc_test_server
+
+    async def main():
+        async with grpc_test_server(FakeEngine(answer="yes")) as t:
+            return await serve_grpc.ask_at_rate(t.target, hz=10, seconds=1.0)
+
+    figures = asyncio.run(main())
+    assert figures["calls"] == 10 and figures["ok"] + figures["deadline_exceeded"] == 10
+    assert figures["errors"] == [] and figures["latency_p50_s"] is not None
