@@ -342,16 +342,19 @@ class ModelCore:
             self._begin_answer(slot, item, logits)
 
     def _account(self, slot: _Slot, chunk: list[_Entry]) -> None:
+        """Count the items whose last unit is now in the context (an item can span two chunks)."""
         record = slot.record
         finished = [
-            e.item for i, e in enumerate(chunk) if i + 1 == len(chunk) or chunk[i + 1].item is not e.item
+            e.item
+            for i, e in enumerate(chunk)
+            if (i + 1 == len(chunk) or chunk[i + 1].item is not e.item) and not _continues(e.item, slot)
         ]
         for item in finished:
             if isinstance(item, FrameItem):
                 record.frames += 1
             elif isinstance(item, AudioItem):
                 record.audio_s += seconds_of(item)
-        record.inbox.done(sum(1 for item in finished if item is not _HEAD and not _continues(item, slot)))
+        record.inbox.done(sum(1 for item in finished if item is not _HEAD))
         self.update_figures(slot)
 
     def _rollback_chunk(self, slot: _Slot, chunk: list[_Entry], message: str, code: ErrorCode) -> None:

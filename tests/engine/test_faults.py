@@ -253,3 +253,22 @@ def test_process_exit_without_stop_is_clean(bundled_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "exiting" in proc.stdout
     assert "terminate called" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stats_count_each_frame_and_audio_second_once_across_chunk_boundaries(bundled):
+    """Small chunks split an item's turn-opening text from its media: still counted once."""
+    from streamer.engine.scheduler import SchedulerConfig
+
+    loaded, tok = bundled
+    engine = Engine(loaded, tok, EngineConfig(scheduler=SchedulerConfig(prefill_chunk_tokens=64)))
+    s = engine.open_session(SessionConfig(max_context_tokens=4096))
+    rng = np.random.default_rng(0)
+    for sec in range(15):
+        s.push_frame(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8), float(sec))
+        s.push_audio(np.full(16_000, 0.01, np.float32), float(sec))
+        if sec % 4 == 3:  # questions close the user turn: the next media opens a new one
+            s.ask("q?", SamplingParams(max_new_tokens=2))
+            engine.run_until_idle()
+    s.ask("end", SamplingParams(max_new_tokens=1))
+    engine.run_until_idle()
+    assert s.stats().audio_s == pytest.approx(15.0) and s.stats().frames == 15
