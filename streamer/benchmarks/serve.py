@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streamer import jsonio
+from streamer.benchmarks import serve_grpc
 from streamer.cli.args import THREADS, number
 
 __all__ = ["PARTS", "LoadConfig", "LoadResult", "add_arguments", "run", "run_load", "start_server_process"]
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=THREADS, default=None, help="torch CPU threads")
     parser.add_argument("--fake", action="store_true", help="the scripted fake engine instead of a model")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    serve_grpc.add_arguments(parser)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -455,6 +457,7 @@ def _part_load(args: argparse.Namespace, engine: Any) -> dict[str, Any]:
 PARTS: dict[str, Callable[[argparse.Namespace, Any], dict[str, Any]]] = {
     "ingest": _part_ingest,
     "load": _part_load,
+    **serve_grpc.PARTS,  # grpc-ask, grpc-ingest
 }
 
 

@@ -26,6 +26,28 @@ __all__ = ["AnswerStream"]
 _POLL_S = 0.25  # how often a waiting reader checks that the engine is alive
 
 
+async def _wait_event(loop: asyncio.AbstractEventLoop, event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` s; True if the time ran out.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives just
+    as the event is set (gh-86296), and a reader woken at every token would then ignore its
+    task's cancellation and read the whole answer.
+    """
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        event.set()
+
+    timer = loop.call_later(timeout, expire)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
+    return expired
+
+
 class AnswerStream:
     """The events of one answer; iterate (sync or async), or wait for :meth:`result`."""
 
@@ -189,11 +211,8 @@ class AnswerStream:
                     ready = bool(self._pending_text or self._pending_ids) or (
                         self._final is not None and not self._delivered_final
                     )
-                if not ready:
-                    try:
-                        await asyncio.wait_for(wake.wait(), _POLL_S)
-                    except asyncio.TimeoutError:
-                        self._check_engine()
+                if not ready and await _wait_event(loop, wake, _POLL_S):
+                    self._check_engine()
         finally:
             self._async_wake = None
             if not self._delivered_final:

@@ -30,9 +30,17 @@ from streamer.serve.grpc_errors import DEADLINE_EXCEEDED
 from streamer.serve.limits import ServeLimits
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
-__all__ = ["AskInput", "AskFailed", "decode_ask", "sampling_params", "run_ask", "answer_response"]
+__all__ = [
+    "AskFailed",
+    "AskInput",
+    "answer_response",
+    "decode_ask",
+    "run_ask",
+    "sampling_params",
+    "timeout_from",
+]
 
-_DEADLINE_MARGIN_S = 0.002  # stop this long before the deadline so the reply still arrives in time
+_DEADLINE_MARGIN_S = 0.005  # stop this long before the deadline so the reply still arrives in time
 
 
 class AskFailed(StreamerError):
@@ -165,24 +173,38 @@ async def run_ask(engine: AsyncEngine, data: AskInput, timeout_s: float | None) 
     """Answer one decoded request in a fresh session; (answer, engine seconds).
 
     ``timeout_s`` None waits as long as the answer takes. AskFailed(``deadline_exceeded``) when
-    the time runs out (the answer is cancelled first); the session is closed in every case.
+    the time runs out; the answer is cancelled in the engine and the session closed in every
+    case (a cancelled task, e.g. the client went away, cancels the answer on its way out).
+
+    The deadline is a timer that cancels the answer stream rather than ``asyncio.wait_for``
+    around the reader: before Python 3.12 ``wait_for`` can lose a cancellation that races with
+    a completed inner wait (gh-86296), and the stream wakes its reader at every token.
     """
     if timeout_s is not None and timeout_s <= 0:
         raise AskFailed("the deadline passed before the question reached the engine", DEADLINE_EXCEEDED)
     session = await engine.open_session(data.config)
     stream: AnswerStream | None = None
+    timer: asyncio.TimerHandle | None = None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        if stream is not None:
+            stream.cancel()
+
     try:
         await _push_all(session, data)
         stream = session.ask(data.question, data.params)
-        try:
-            answer = await asyncio.wait_for(stream.aresult(), timeout_s)
-        except asyncio.TimeoutError:
-            stream.cancel()
-            raise AskFailed(
-                f"no answer within the deadline ({timeout_s:.3f} s left)", DEADLINE_EXCEEDED
-            ) from None
+        if timeout_s is not None:
+            timer = asyncio.get_running_loop().call_later(timeout_s, expire)
+        answer = await stream.aresult()
+        if expired:
+            raise AskFailed(f"no answer within the deadline ({timeout_s:.3f} s)", DEADLINE_EXCEEDED)
         return answer, time.perf_counter() - stream.asked_at
     finally:
+        if timer is not None:
+            timer.cancel()
         if stream is not None and not stream.finished:
             stream.cancel()  # cancelled from outside (the client left): stop the engine's work
         await session.close()

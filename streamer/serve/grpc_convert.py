@@ -11,6 +11,7 @@ both sides; the enums map to the strings the messages carry. :func:`sampling` an
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
@@ -85,7 +86,7 @@ def pcm_format(audio: pb.Audio) -> str:
     return name
 
 
-def finish_reason(name: str) -> int:
+def finish_reason(name: str) -> pb.FinishReason:
     return FINISH_REASONS.get(name, pb.FINISH_REASON_UNSPECIFIED)
 
 
@@ -161,7 +162,7 @@ def _close(msg: pb.Close, seq: int | None) -> m.CloseMsg:
     return m.CloseMsg(seq=seq)
 
 
-_CLIENT = {
+_CLIENT: dict[str, Callable[[Any, int | None], m.ClientMessage]] = {
     "setup": _setup,
     "frame": _frame,
     "audio": _audio,

@@ -31,11 +31,12 @@ import grpc
 from streamer.errors import ProtocolError
 from streamer.serve import grpc_convert
 from streamer.serve.grpc_errors import CODE_KEY, status_of
-from streamer.serve.live import CloseReason, LiveHub, LiveProtocol
+from streamer.serve.hub import LiveHub
+from streamer.serve.live import CloseReason, LiveProtocol
 from streamer.serve.messages import CloseMsg, Error
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
-__all__ = ["Malformed", "serve_live"]
+__all__ = ["Malformed", "lenient", "serve_live"]
 
 _HALF_CLOSE_POLL_S = 0.01  # seconds between checks for the running answer's end after a half-close
 _REASON_CODE = {
@@ -80,6 +81,7 @@ async def _read(requests: AsyncIterator[Any], proto: LiveProtocol) -> None:
         except ProtocolError as exc:
             proto.reject(exc)
             continue
+        proto.hub.observer.message_received(message.TYPE, req.ByteSize())
         await proto.receive(message)
     while proto.answering and not proto.finished:  # half-close: let the running answer end
         await asyncio.sleep(_HALF_CLOSE_POLL_S)
@@ -113,11 +115,14 @@ async def serve_live(hub: LiveHub, requests: AsyncIterator[Any], context: grpc.a
     await context.abort(status_of(code), f"[{code}] {text}", trailing_metadata=((CODE_KEY, code),))
 
 
-def parse_live_request(data: bytes) -> pb.LiveRequest | Malformed:
-    """The lenient deserializer of ``Live``: bad bytes become :class:`Malformed`, not a dead call."""
+def lenient(cls: Any) -> Any:
+    """A deserializer for ``cls`` that yields :class:`Malformed` for bad bytes instead of failing the call."""
     from google.protobuf.message import DecodeError
 
-    try:
-        return pb.LiveRequest.FromString(data)
-    except DecodeError as exc:
-        return Malformed(str(exc) or "not a protobuf message")
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except DecodeError as exc:
+            return Malformed(str(exc) or "not a protobuf message")
+
+    return parse

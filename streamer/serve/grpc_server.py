@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from streamer.engine.aio import AsyncEngine
 from streamer.errors import ConfigError, InputError, StreamerError
@@ -44,15 +44,16 @@ from streamer.serve.auth import ApiKeyAuth, check_bind
 from streamer.serve.grpc_auth import ApiKeyInterceptor
 from streamer.serve.grpc_errors import abort, code_of
 from streamer.serve.grpc_health import EngineHealth
-from streamer.serve.grpc_live import Malformed, parse_live_request, serve_live
+from streamer.serve.grpc_live import Malformed, lenient, serve_live
 from streamer.serve.grpc_summarize import Summarizer
+from streamer.serve.hub import LiveHub
 from streamer.serve.limits import ServeLimits
-from streamer.serve.live import LiveHub
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
 __all__ = ["SERVICE", "GrpcOptions", "GrpcServer", "StreamerService", "start_grpc_server"]
 
 SERVICE = "streamer.v1.Streamer"
+log = logging.getLogger("streamer.serve.grpc")
 _ENVELOPE_BYTES = 1 << 20  # room for a message's fields around its largest payload
 
 
@@ -118,16 +119,6 @@ class GrpcOptions:
         return cls(**values)
 
 
-def _lenient(cls: Any) -> Any:
-    def parse(data: bytes) -> Any:
-        try:
-            return cls.FromString(data)
-        except DecodeError as exc:
-            return Malformed(str(exc) or "not a protobuf message")
-
-    return parse
-
-
 class StreamerService:
     """The ``streamer.v1.Streamer`` calls (registered with lenient deserializers, see :func:`_handlers`)."""
 
@@ -155,6 +146,9 @@ class StreamerService:
             answer, engine_s = await grpc_ask.run_ask(self.engine, data, timeout)
         except StreamerError as exc:
             await abort(context, code_of(exc), str(exc))
+        except Exception as exc:  # a bug: contained to this call, reported as internal
+            log.exception("gRPC Ask failed")
+            await abort(context, "internal", f"internal error: {exc!r}")
         if answer.finish_reason.value == "error":
             code = answer.code.value if answer.code is not None else "internal"
             await abort(context, code, answer.error or "the answer failed")
@@ -170,6 +164,9 @@ class StreamerService:
                 yield event
         except StreamerError as exc:
             await abort(context, code_of(exc), str(exc))
+        except Exception as exc:  # a bug: contained to this call, reported as internal
+            log.exception("gRPC Summarize failed")
+            await abort(context, "internal", f"internal error: {exc!r}")
 
 
 def _handlers(service: StreamerService) -> grpc.GenericRpcHandler:
@@ -181,10 +178,10 @@ def _handlers(service: StreamerService) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "Live": grpc.stream_stream_rpc_method_handler(service.live, parse_live_request, ser["Live"]),
-            "Ask": grpc.unary_unary_rpc_method_handler(service.ask, _lenient(pb.AskRequest), ser["Ask"]),
+            "Live": grpc.stream_stream_rpc_method_handler(service.live, lenient(pb.LiveRequest), ser["Live"]),
+            "Ask": grpc.unary_unary_rpc_method_handler(service.ask, lenient(pb.AskRequest), ser["Ask"]),
             "Summarize": grpc.stream_stream_rpc_method_handler(
-                service.summarize, _lenient(pb.SummarizeRequest), ser["Summarize"]
+                service.summarize, lenient(pb.SummarizeRequest), ser["Summarize"]
             ),
         },
     )

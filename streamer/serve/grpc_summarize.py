@@ -28,6 +28,7 @@ from streamer.summarize.result import Note
 __all__ = [
     "PATH_NOT_ALLOWED",
     "UNIMPLEMENTED",
+    "Refused",
     "StreamProgress",
     "allowed_path",
     "summarize_options",
@@ -123,7 +124,11 @@ class Summarizer:
         self._slots = asyncio.Semaphore(max_summaries)
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[pb.SummarizeEvent]:
-        """The events of one call; raises Refused / InputError / SessionError to end it."""
+        """The events of one call; raises Refused / InputError / SessionError to end it.
+
+        The slot and the upload's temporary folder are held until the worker thread has ended,
+        also when the client left earlier (the worker stops at its next progress point).
+        """
         if self.engine is None or not hasattr(self.engine, "tokenizer"):
             raise Refused("this server's engine has no model to summarize with", UNIMPLEMENTED)
         first = await anext(requests, None)
@@ -133,21 +138,47 @@ class Summarizer:
         options = summarize_options(start)
         if self._slots.locked():
             raise Refused("the server is already running its maximum of summaries", "session_limit")
-        async with self._slots:
-            tmp = None
+        await self._slots.acquire()
+        tmp: str | None = None
+        job: asyncio.Future[Any] | None = None
+
+        def release(done: object = None) -> None:
+            if isinstance(done, asyncio.Future) and not done.cancelled():
+                done.exception()  # retrieved: a client that left never reads it
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self._slots.release()
+
+        try:
+            if start.WhichOneof("source") == "path":
+                path = allowed_path(start.path, self.summarize_dir)
+            elif start.WhichOneof("source") == "upload_name":
+                tmp = tempfile.mkdtemp(prefix="streamer-upload-")
+                path = await self._receive(requests, start.upload_name, Path(tmp))
+            else:
+                raise InputError("start must name a `path` or an `upload_name`")
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[pb.SummarizeEvent] = asyncio.Queue()
+            progress = StreamProgress(loop, queue)
+            job = asyncio.ensure_future(asyncio.to_thread(self._run, path, options, progress))
+            job.add_done_callback(release)
             try:
-                if start.WhichOneof("source") == "path":
-                    path = allowed_path(start.path, self.summarize_dir)
-                elif start.WhichOneof("source") == "upload_name":
-                    tmp = tempfile.mkdtemp(prefix="streamer-upload-")
-                    path = await self._receive(requests, start.upload_name, Path(tmp))
-                else:
-                    raise InputError("start must name a `path` or an `upload_name`")
-                async for event in self._summarize(path, options):
+                async for event in _events(job, queue):
                     yield event
             finally:
-                if tmp is not None:
-                    shutil.rmtree(tmp, ignore_errors=True)
+                progress.cancelled = True  # a client that left stops the worker at its next progress point
+        finally:
+            if job is None:
+                release()
+
+    def _run(self, path: Path, options: Any, progress: StreamProgress) -> pb.SummarizeEvent:
+        """On the worker thread: the whole pipeline, then the rendered result."""
+        from streamer.summarize import render_json, render_markdown, summarize_recording
+
+        result = summarize_recording(self.engine, os.fspath(path), options, progress=progress)
+        return pb.SummarizeEvent(
+            result=pb.SummaryResult(markdown=render_markdown(result), json=render_json(result))
+        )
 
     async def _receive(self, requests: AsyncIterator[Any], name: str, folder: Path) -> Path:
         suffix = Path(name).suffix[:16] if Path(name).suffix.isascii() else ""
@@ -167,27 +198,14 @@ class Summarizer:
             raise InputError("the upload is empty")
         return path
 
-    async def _summarize(self, path: Path, options: Any) -> AsyncIterator[pb.SummarizeEvent]:
-        from streamer.summarize import render_json, render_markdown, summarize_recording
 
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[pb.SummarizeEvent] = asyncio.Queue()
-        progress = StreamProgress(loop, queue)
-        job = asyncio.ensure_future(
-            asyncio.to_thread(summarize_recording, self.engine, os.fspath(path), options, progress=progress)
-        )
-        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if nobody waits
-        try:
-            while not job.done() or not queue.empty():
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield getter.result()
-                else:
-                    getter.cancel()
-            result = job.result()
-        finally:
-            progress.cancelled = True  # a client that left stops the worker at its next progress point
-        yield pb.SummarizeEvent(
-            result=pb.SummaryResult(markdown=render_markdown(result), json=render_json(result))
-        )
+async def _events(job: asyncio.Future[Any], queue: asyncio.Queue[pb.SummarizeEvent]) -> AsyncIterator[Any]:
+    """The worker's progress events as they come, then its result (or its exception)."""
+    while not job.done() or not queue.empty():
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+        else:
+            getter.cancel()
+    yield job.result()

@@ -13,8 +13,8 @@ from streamer.engine.fake import FakeEngine
 from streamer.media.image import encode_png
 from streamer.serve.grpc_errors import CODE_KEY
 from streamer.serve.grpc_testing import grpc_test_server
+from streamer.serve.hub import LiveHub
 from streamer.serve.limits import ServeLimits
-from streamer.serve.live import LiveHub
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 
 pytestmark = pytest.mark.timeout(60)

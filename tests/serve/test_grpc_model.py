@@ -265,3 +265,27 @@ def test_streamer_serve_subprocess_serves_grpc(bundled_dir, tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_summarize_client_cancel_stops_the_run(engine, recording):
+    async def main():
+        async with grpc_test_server(engine, summarize_dir=str(recording.parent)) as t:
+            call = t.stub.Summarize(iter([_start(path="meeting.mp4")]))
+            first = await asyncio.wait_for(call.read(), 60)
+            assert first.WhichOneof("event") == "progress"
+            call.cancel()
+            end = time.monotonic() + 60
+            while engine.num_sessions and time.monotonic() < end:
+                await asyncio.sleep(0.05)
+            assert engine.num_sessions == 0
+            # the slot is freed once the worker has stopped: a new summary runs
+            for _ in range(50):
+                try:
+                    events = await _summarize(t.stub, [_start(path="meeting.mp4")])
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    await asyncio.sleep(0.1)
+            assert events[-1].WhichOneof("event") == "result"
+
+    run(main())
