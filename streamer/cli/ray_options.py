@@ -13,7 +13,7 @@ from typing import Any
 
 from streamer.cli.args import number
 
-__all__ = ["add_ray_arguments", "ray_config", "serve_ray"]
+__all__ = ["add_ray_arguments", "ray_config", "serve_ray", "summarize_ray"]
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser, *, serving: bool = True) -> None:

@@ -13,6 +13,12 @@ the :class:`~streamer.serve.options.ServeOptions` and the shared :class:`~stream
 (its ``Live`` handler drives ``hub.connect()`` like ``ws.py`` does); it returns an object with
 ``async stop(grace_s: float)`` and ``port: int``. ``hub.drain(grace_s)`` runs before ``stop``.
 
+Ray Serve (``pip install 'streamer[ray]'``; README "Scale out with Ray Serve"): ``ray_app.py`` is the
+deployment (a replica = an engine + the app above + the gRPC servicer over one hub), ``ray_config.py``
+its sizing, ``ray_router.py`` admission by free capacity, ``ray_drain.py`` go_away on a planned drain,
+``ray_grpc.py`` Serve's gRPC context for the servicer, ``ray_batch.py`` summarize over the replicas,
+``ray_deploy.py`` the CLI's cluster connection.
+
 Nothing here imports torch; the serving extras (starlette, uvicorn, prometheus-client) are
 imported only by the adapters that need them.
 """

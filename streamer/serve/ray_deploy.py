@@ -22,7 +22,7 @@ from typing import Any
 from streamer.errors import InputError
 from streamer.serve.ray_config import APP_NAME, DEPLOYMENT_NAME, RayServeConfig
 
-__all__ = ["GRPC_SERVICER", "Cluster", "connect", "ensure_app", "serve_on_ray"]
+__all__ = ["GRPC_SERVICER", "Cluster", "connect", "ensure_app", "running_replicas", "serve_on_ray"]
 
 GRPC_SERVICER = "streamer.serve.proto.streamer.v1.streamer_pb2_grpc.add_StreamerServicer_to_server"
 

@@ -16,7 +16,7 @@ replica is full it still goes there (a headroom slot) and is refused at once wit
 ``max_queued_requests`` bounds the wait and then answers 503 / RESOURCE_EXHAUSTED.
 
 Affinity needs no router: a WebSocket or a gRPC ``Live`` stream is one request, held by the
-replica that accepted it for the whole session (see ``serving/README`` in the main README).
+replica that accepted it for the whole session (README: "Scale out with Ray Serve").
 
 This class runs inside Serve's proxies and handles, so it must import without torch.
 """
