@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from streamer import jsonio
+from streamer.benchmarks.memory import peak_rss_mb
 from streamer.cli.args import FPS, MINUTES
 from streamer.errors import StreamerError
 
@@ -95,23 +96,9 @@ def _child(mode: str, path: str, fps: float) -> None:
     seconds = time.perf_counter() - start
     print(
         jsonio.dumps(
-            {"seconds": seconds, "frames": frames, "audio_tokens": tokens, "peak_rss_mb": _peak_rss_mb()}
+            {"seconds": seconds, "frames": frames, "audio_tokens": tokens, "peak_rss_mb": peak_rss_mb()}
         )
     )
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS: VmHWM (per address space, so unaffected by the parent before exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # includes pre-exec RSS on Linux
 
 
 def _measure(mode: str, path: Path, fps: float) -> dict[str, float]:

@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from streamer import jsonio
+from streamer.benchmarks.memory import rss_mb
 from streamer.cli.args import SEED, THREADS, number
 
 __all__ = ["add_arguments", "run"]
@@ -51,17 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=THREADS, default=None, help="torch CPU threads")
     parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -154,14 +144,14 @@ def _fast_pusher(engine: Any, frames: int, seed: int) -> dict[str, Any]:
     patch_bytes = patches.pixels.nbytes + patches.positions.nbytes  # what the old queue held per frame
     session = engine.open_session(SessionConfig())
     session.wait_idle(60)
-    rss0, peak, queued = _rss_mb(), 0.0, 0
+    rss0, peak, queued = rss_mb(), 0.0, 0
     audio = (rng.standard_normal(16_000) * 0.1).astype(np.float32)
     t0 = time.perf_counter()
     for i in range(frames):
         session.push_frame(image.copy(), float(i))  # a fresh array per frame, as a decoder makes
         session.push_audio(audio, float(i))
         if i % 10 == 0:
-            peak, queued = max(peak, _rss_mb()), max(queued, session.stats().queued_bytes)
+            peak, queued = max(peak, rss_mb()), max(queued, session.stats().queued_bytes)
     push_s = time.perf_counter() - t0
     session.wait_idle(600)
     stats = session.stats()
@@ -169,7 +159,7 @@ def _fast_pusher(engine: Any, frames: int, seed: int) -> dict[str, Any]:
     return {
         "frames_pushed": frames,
         "push_s": push_s,
-        "rss_growth_mb": max(peak, _rss_mb()) - rss0,
+        "rss_growth_mb": max(peak, rss_mb()) - rss0,
         "max_queued_mb": queued / 2**20,
         "limit_mb": SessionConfig().max_pending_bytes / 2**20,
         "frames_dropped": stats.dropped_frames,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer import jsonio
+from streamer.benchmarks.memory import peak_rss_mb
 from streamer.cli.args import FPS, MINUTES, THREADS, number
 from streamer.errors import StreamerError
 
@@ -106,19 +107,6 @@ class _Timers:
         setattr(owner, attr, timed)
 
 
-def _vm_hwm_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _child(spec_json: str) -> None:
     spec = jsonio.loads(spec_json)
     t_start = time.perf_counter()
@@ -168,7 +156,7 @@ def _child(spec_json: str) -> None:
         "model_load_s": load_s, "budget": result.tokens["budget"],
         "process_s": time.perf_counter() - t_start, "phases_s": phases, "tokens": result.tokens,
         "chunks": len(result.notes), "summary_levels": result.summary_levels,
-        "peak_rss_mb": _vm_hwm_mb(), "pipeline_timings_s": result.timings,
+        "peak_rss_mb": peak_rss_mb(), "pipeline_timings_s": result.timings,
         "calls": timers.calls, "model": result.model["name"],
     }  # fmt: skip
     print(jsonio.dumps(out))

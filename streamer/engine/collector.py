@@ -131,6 +131,19 @@ class AnswerStream:
         if why is not None:
             self.finish(FinishReason.ERROR, why, ErrorCode.UNAVAILABLE)
 
+    def _wait(self, deadline: float | None) -> bool:
+        """One bounded wait on the condition (held); checks the engine when nothing came. False: deadline."""
+        left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+        if left <= 0:
+            return False
+        if not self._cond.wait(left):
+            self._cond.release()
+            try:
+                self._check_engine()
+            finally:
+                self._cond.acquire()
+        return True
+
     def next_event(self, timeout: float | None = None) -> AnswerEvent | None:
         """The next event, waiting at most ``timeout`` seconds (None: until one comes); None if none."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -139,15 +152,8 @@ class AnswerStream:
                 event = self._take()
                 if event is not None or self._delivered_final:
                     return event
-                left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
-                if left <= 0:
+                if not self._wait(deadline):
                     return None
-                if not self._cond.wait(left):
-                    self._cond.release()
-                    try:
-                        self._check_engine()
-                    finally:
-                        self._cond.acquire()
 
     def __iter__(self) -> Iterator[AnswerEvent]:
         try:
@@ -219,15 +225,8 @@ class AnswerStream:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._final is None:
-                left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
-                if left <= 0:
+                if not self._wait(deadline):
                     raise SessionError(f"timed out waiting for answer {self.request_id}")
-                if not self._cond.wait(left):
-                    self._cond.release()
-                    try:
-                        self._check_engine()
-                    finally:
-                        self._cond.acquire()
             final = self._final
             text, ids = "".join(self._text), list(self._ids)
         ttft = None if self.first_token_at is None else self.first_token_at - self.asked_at

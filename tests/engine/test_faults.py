@@ -203,3 +203,53 @@ def test_overload_keeps_every_accepted_frame_and_sample_exactly_once(bundled):
     assert len(vision) == stats.frames == pushed_frames - stats.dropped_frames
     assert stats.audio_s == pytest.approx(accepted_audio_s, abs=0.04)  # the tail frame is padded
     assert audio_tokens == pytest.approx(accepted_audio_s / 0.04, abs=1)
+
+
+_KEEP: list = []
+
+
+def test_a_consumer_whose_event_loop_closed_does_not_hurt_the_engine(engine):
+    """The reader's loop dies mid-answer: the answer is cancelled, other sessions are served."""
+    import asyncio
+
+    s = engine.open_session(SessionConfig(max_context_tokens=2048))
+    other = engine.open_session(SessionConfig(max_context_tokens=2048))
+    stream = s.ask("talk", SamplingParams(max_new_tokens=200))
+    loop = asyncio.new_event_loop()
+
+    async def read_one():
+        agen = stream.__aiter__()
+        await agen.__anext__()
+        return asyncio.ensure_future(agen.__anext__())  # left waiting when the loop closes
+
+    _KEEP.append(
+        loop.run_until_complete(read_one())
+    )  # never collected: its loop is gone, as in a dead thread
+    loop.close()
+    t0 = time.monotonic()
+    while not stream.finished and time.monotonic() - t0 < 5:
+        time.sleep(0.01)
+    assert stream.finished and stream.cancelled
+    r = other.ask("still there?", SamplingParams(max_new_tokens=3)).result(timeout=10)
+    assert r.finish_reason in (FinishReason.LENGTH, FinishReason.STOP)
+    assert engine.health().ok
+
+
+def test_process_exit_without_stop_is_clean(bundled_dir, tmp_path):
+    """An engine left running mid-answer at interpreter exit: stopped by atexit, no abort message."""
+    import subprocess
+    import sys
+
+    code = (
+        "from streamer.engine import Engine, SamplingParams\n"
+        "from streamer.model import load_model, load_tokenizer\n"
+        f"d = {str(bundled_dir)!r}\n"
+        "e = Engine(load_model(d), load_tokenizer(d)); e.stop_ids = frozenset(); e.start()\n"
+        "stream = e.open_session().ask('go', SamplingParams(max_new_tokens=100000))\n"
+        "next(iter(stream))\n"
+        "print('exiting', flush=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "exiting" in proc.stdout
+    assert "terminate called" not in proc.stderr and "Traceback" not in proc.stderr
