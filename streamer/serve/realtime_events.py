@@ -534,12 +534,12 @@ _CONTENT_TYPES = {
 def parse_item(value: Any, limits: ServeLimits) -> ParsedItem:
     """A ``conversation.item.create``'s ``item``; only ``message`` items (no function calls)."""
     item = _obj(value, "item")
-    check_keys(item, ("id", "type", "object", "status", "role", "content"), "item")
     kind = item.get("type", "message")
     if kind != "message":
         if isinstance(kind, str) and (kind.startswith("function_call") or kind.startswith("mcp")):
             raise _unsupported("item.type", f"{kind} items are not supported (no function calling)")
         raise RealtimeError("item.type must be 'message'", "invalid_value", "item.type")
+    check_keys(item, ("id", "type", "object", "status", "role", "content"), "item")
     item_id = item.get("id")
     item_id = new_id("item") if item_id is None else _str(item_id, "item.id", 128)
     role = item.get("role")
