@@ -37,9 +37,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streamer import jsonio
@@ -70,14 +70,14 @@ from streamer.serve.messages import (
     WireCode,
     to_dict,
 )
+from streamer.serve.realtime_buffers import InputAudioBuffer, Outbox
 from streamer.serve.realtime_events import (
+    UNSUPPORTED_EVENTS,
     AudioPart,
     ImagePart,
+    OpenResponse,
     RealtimeError,
     ResponseParams,
-    SessionSettings,
-    apply_session_update,
-    assistant_item,
     check_keys,
     decode_base64,
     decode_data_url,
@@ -87,11 +87,12 @@ from streamer.serve.realtime_events import (
     new_id,
     parse_item,
     parse_response_params,
-    response_object,
+    response_finished,
+    response_started,
     response_status,
-    session_object,
-    usage_object,
+    user_audio_item,
 )
+from streamer.serve.realtime_session import SessionSettings, apply_session_update, session_object
 
 __all__ = ["DEFAULT_MODEL", "RealtimeProtocol"]
 
@@ -99,7 +100,6 @@ log = logging.getLogger("streamer.serve")
 
 DEFAULT_MODEL = "streamer"  # the model name shown when the client names none
 _CHUNK_BYTES = 1 << 20  # committed audio goes to the live core in chunks of at most this many bytes
-_MIN_COMMIT_S = 0.1  # seconds: a shorter buffer is refused on commit, as OpenAI does
 _ITEM_HISTORY = 256  # recent items kept for conversation.item.retrieve and previous_item_id
 _FORWARDED_HISTORY = 4096  # forwarded messages remembered to map live errors back to client event ids
 _TICK_S = 0.2  # seconds between idle checks before the engine session exists
@@ -109,16 +109,6 @@ _TICK_S = 0.2  # seconds between idle checks before the engine session exists
 class _Forwarded:
     event_id: str | None  # the client event a live message came from
     kind: str  # its type
-
-
-@dataclass
-class _Response:
-    id: str
-    item_id: str  # the assistant message item
-    previous_item_id: str | None
-    max_output_tokens: int | str
-    metadata: dict[str, Any] | None
-    text: list[str] = field(default_factory=list)
 
 
 Handler = Callable[[dict[str, Any], str | None], Awaitable[None]]
@@ -135,25 +125,20 @@ class RealtimeProtocol:
         self.settings = SessionSettings(model=model or DEFAULT_MODEL)
         self.close_reason: CloseReason | None = None  # set when the server ends the connection
         self._clock = hub.clock
-        self._out: deque[dict[str, Any]] = deque()
-        self._out_ready = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self._ended = False  # the last event is queued
+        self._out = Outbox(self.limits.max_outbound_messages)
         self._lost = False
         self._opened = False  # the engine session exists
         self._t0 = 0.0  # hub clock at the engine session's start: session time 0
         self._last_input_at = self._clock()
         self._seq = 0
         self._forwarded: OrderedDict[int, _Forwarded] = OrderedDict()
-        self._audio = bytearray()  # the uncommitted input audio buffer
-        self._audio_at: float | None = None  # hub clock of its first append
+        self._audio = InputAudioBuffer()  # uncommitted input audio (times on the hub clock)
         self._audio_end_s = 0.0  # session seconds where committed audio ends
         self._last_frame_s = -math.inf  # session seconds of the last picture sent
         self._held: str | None = None  # the latest user text, asked by the next response.create
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._last_item_id: str | None = None
-        self._response: _Response | None = None
+        self._response: OpenResponse | None = None
         self._in_effect = ""  # the instructions the model has last been given
         self._engine_session_id: str | None = None
         self._budget: int | None = None  # tokens, the session's KV budget
@@ -177,7 +162,7 @@ class RealtimeProtocol:
     @property
     def finished(self) -> bool:
         """No more input is read (the adapter stops reading)."""
-        return self._ended or self.live.finished
+        return self._out.ended or self.live.finished
 
     @property
     def outbound_queued(self) -> int:
@@ -265,60 +250,28 @@ class RealtimeProtocol:
     async def _audio_append(self, ev: dict[str, Any], event_id: str | None) -> None:
         check_keys(ev, ("type", "event_id", "audio"), "")
         data = decode_base64(ev.get("audio"), "audio")
-        fmt = self.settings.input_format
-        if fmt.type == "audio/pcm" and len(data) % 2:
-            raise RealtimeError(
-                "audio must be whole 16-bit samples (an even number of bytes)", "invalid_value", "audio"
-            )
-        cap_s = self.limits.max_pending_bytes / (4 * SAMPLE_RATE) / 2  # half the media queue (16 kHz f32)
-        if (len(self._audio) + len(data)) / fmt.bytes_per_second > cap_s:
-            raise RealtimeError(
-                f"the input audio buffer holds at most {cap_s:.0f} s of audio: commit or clear it",
-                "input_audio_buffer_full",
-                "audio",
-            )
-        if data and self._audio_at is None:
-            self._audio_at = self._clock()
-        self._audio += data
+        max_s = self.limits.max_pending_bytes / (4 * SAMPLE_RATE) / 2  # half the media queue (16 kHz f32)
+        self._audio.append(data, self.settings.input_format, max_s, self._clock())
 
     async def _audio_commit(self, ev: dict[str, Any], event_id: str | None) -> None:
         check_keys(ev, ("type", "event_id"), "")
-        fmt = self.settings.input_format
-        have_s = len(self._audio) / fmt.bytes_per_second
-        if have_s < _MIN_COMMIT_S:
-            raise RealtimeError(
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {have_s * 1000:.2f}ms of audio.",
-                "input_audio_buffer_commit_empty",
-            )
-        data, at = bytes(self._audio), self._audio_at
-        self._audio.clear()
-        self._audio_at = None
+        data, at = self._audio.take(self.settings.input_format)
         if not await self._ensure_open(event_id):
             return
-        item_id = new_id("item")
+        item = user_audio_item(new_id("item"))
         error = await self._push_audio(data, self._session_time(at), event_id, "input_audio_buffer.commit")
         if error is not None:
             self._refused(error, event_id)
             return
-        previous = self._last_item_id
-        self._emit(event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
-        content = [{"type": "input_audio", "transcript": None}]
-        self._add_item(
-            {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "status": "completed",
-                "role": "user",
-                "content": content,
-            }
+        committed = event(
+            "input_audio_buffer.committed", previous_item_id=self._last_item_id, item_id=item["id"]
         )
+        self._emit(committed)
+        self._add_item(item)
 
     async def _audio_clear(self, ev: dict[str, Any], event_id: str | None) -> None:
         check_keys(ev, ("type", "event_id"), "")
         self._audio.clear()
-        self._audio_at = None
         self._emit(event("input_audio_buffer.cleared"))
 
     async def _item_create(self, ev: dict[str, Any], event_id: str | None) -> None:
@@ -382,12 +335,10 @@ class RealtimeProtocol:
         self._emit(event("conversation.item.retrieved", item=item))
 
     async def _refuse_event(self, ev: dict[str, Any], event_id: str | None) -> None:
-        why = {
-            "conversation.item.delete": "streamer's context is append-only; old items leave it by rolling eviction",
-            "conversation.item.truncate": "it truncates audio output, which streamer does not produce",
-            "output_audio_buffer.clear": "streamer produces no audio output",
-        }[ev["type"]]
-        raise RealtimeError(f"{ev['type']} is not supported: {why}", "unsupported_event", "type")
+        kind = ev["type"]
+        raise RealtimeError(
+            f"{kind} is not supported: {UNSUPPORTED_EVENTS[kind]}", "unsupported_event", "type"
+        )
 
     async def _frame_append(self, ev: dict[str, Any], event_id: str | None) -> None:
         check_keys(ev, ("type", "event_id", "image", "t_s"), "")
@@ -433,7 +384,7 @@ class RealtimeProtocol:
                     return
             self._in_effect = wanted
         max_out = params.max_output_tokens or self.settings.max_output_tokens
-        response = _Response(new_id("resp"), new_id("item"), self._last_item_id, max_out, params.metadata)
+        response = OpenResponse(new_id("resp"), new_id("item"), self._last_item_id, max_out, params.metadata)
         question = self._held or self.settings.streamer.default_question
         ask = AskMsg(question, params.choices, self._sampling(params, max_out), response.id)
         error = await self._forward(ask, event_id, "response.create")
@@ -442,23 +393,9 @@ class RealtimeProtocol:
             return
         self._held = None
         self._response = response
-        pending = assistant_item(response.item_id, "", "in_progress")
-        where = {
-            "response_id": response.id,
-            "item_id": response.item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
-        self._emit(
-            event(
-                "response.created",
-                response=response_object(response.id, "in_progress", max_out, metadata=params.metadata),
-            )
-        )
-        self._emit(event("response.output_item.added", response_id=response.id, output_index=0, item=pending))
-        self._emit(event("conversation.item.added", previous_item_id=response.previous_item_id, item=pending))
+        for ev in response_started(response):
+            self._emit(ev)
         self._last_item_id = response.item_id
-        self._emit(event("response.content_part.added", **where, part={"type": "text", "text": ""}))
 
     def _sampling(self, params: ResponseParams, max_out: int | str) -> Sampling:
         o = self.settings.streamer
@@ -578,9 +515,7 @@ class RealtimeProtocol:
     async def _pump(self) -> None:
         """Live messages → Realtime events, taking one only while this connection's queue has room."""
         while True:
-            while len(self._out) >= self.limits.max_outbound_messages and not self._ended:
-                self._room.clear()
-                await self._room.wait()
+            await self._out.room()
             message = await self.live.next_message()
             if message is None:
                 break
@@ -593,17 +528,7 @@ class RealtimeProtocol:
             self._engine_session_id, self._budget = message.session_id, message.max_context_tokens
         elif isinstance(message, AnswerDelta):
             if response is not None and message.request_id == response.id and message.text:
-                response.text.append(message.text)
-                self._emit(
-                    event(
-                        "response.output_text.delta",
-                        response_id=response.id,
-                        item_id=response.item_id,
-                        output_index=0,
-                        content_index=0,
-                        delta=message.text,
-                    )
-                )
+                self._emit(response.delta(message.text))
         elif isinstance(message, AnswerDone):
             if response is not None and message.request_id == response.id:
                 self._response_done(response, message)
@@ -618,67 +543,30 @@ class RealtimeProtocol:
         elif isinstance(message, Error):
             self._live_error(message, None)
 
-    def _response_done(self, response: _Response, done: AnswerDone) -> None:
+    def _response_done(self, response: OpenResponse, done: AnswerDone) -> None:
         self._response = None
-        text = "".join(response.text)
-        status, details = response_status(done.finish_reason, done.error_code, done.error_message)
-        item = assistant_item(response.item_id, text, "completed" if status == "completed" else "incomplete")
-        where = {
-            "response_id": response.id,
-            "item_id": response.item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
-        self._emit(event("response.output_text.done", **where, text=text))
-        self._emit(event("response.content_part.done", **where, part={"type": "text", "text": text}))
-        self._emit(event("response.output_item.done", response_id=response.id, output_index=0, item=item))
-        self._emit(event("conversation.item.done", previous_item_id=response.previous_item_id, item=item))
-        self._remember(item)
         session = self.live.session
         context = session.stats().context_tokens if session is not None else 0
-        body = response_object(
-            response.id,
-            status,
-            response.max_output_tokens,
-            output=[item],
-            status_details=details,
-            usage=usage_object(max(0, context - done.tokens), done.tokens),
-            metadata=response.metadata,
-            extension={
-                "finish_reason": done.finish_reason,
-                "ttft_s": done.ttft_s,
-                "latency_s": done.latency_s,
-            },
+        extension = {"finish_reason": done.finish_reason, "ttft_s": done.ttft_s, "latency_s": done.latency_s}
+        status, details = response_status(done.finish_reason, done.error_code, done.error_message)
+        events = response_finished(
+            response, status, details, max(0, context - done.tokens), done.tokens, extension
         )
-        self._emit(event("response.done", response=body))
+        for ev in events:
+            self._emit(ev)
+        self._remember(events[-1]["response"]["output"][0])
 
     # ---- output --------------------------------------------------------------------------------
     async def next_event(self) -> dict[str, Any] | None:
         """The next server event; None when the connection should be closed (see close_reason)."""
-        while not self._out:
-            if self._ended:
-                return None
-            self._out_ready.clear()
-            await self._out_ready.wait()
-        item = self._out.popleft()
-        if len(self._out) < self.limits.max_outbound_messages:
-            self._room.set()
-        return item
+        return await self._out.next()
 
     def pending(self) -> list[dict[str, Any]]:
         """Take every queued event now, without waiting (for tests and polling adapters)."""
-        out = list(self._out)
-        self._out.clear()
-        self._room.set()
-        return out
+        return self._out.take_all()
 
     def _emit(self, ev: dict[str, Any]) -> None:
-        if self._ended:
-            return
-        self._out.append(ev)
-        self._out_ready.set()
-        if len(self._out) >= 2 * self.limits.max_outbound_messages:
-            self._out.clear()
+        if not self._out.put(ev):  # the client does not read: its queue was cleared
             self._own_error(WireCode.SLOW_CONSUMER.value, "the client does not read its events")
             self._finish(CloseReason.POLICY)
             self._spawn(self._close_live())
@@ -734,27 +622,23 @@ class RealtimeProtocol:
     async def _watchdog(self) -> None:
         """Before the engine session exists the live core has no clock running: the idle limit is kept here."""
         limit = self.limits.idle_timeout_s
-        while not self._ended and not self._opened:
+        while not self._out.ended and not self._opened:
             await asyncio.sleep(min(_TICK_S, limit))
-            if not self._opened and not self._ended and self._clock() - self._last_input_at > limit:
+            if not self._opened and not self._out.ended and self._clock() - self._last_input_at > limit:
                 self._own_error(ErrorCode.IDLE_TIMEOUT.value, f"no event for {limit:g} s")
                 self._finish(CloseReason.POLICY)
 
     def _finish(self, reason: CloseReason | None) -> None:
         if self.close_reason is None:
             self.close_reason = reason
-        self._ended = True
-        self._room.set()
-        self._out_ready.set()
+        self._out.end()
 
     async def connection_lost(self) -> None:
         """The transport is gone (or done): the live core ends the session. Call exactly once."""
         if self._lost:
             return
         self._lost = True
-        self._ended = True
-        self._out_ready.set()
-        self._room.set()
+        self._out.end()
         await self.live.connection_lost()
         me = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not me]

@@ -1,7 +1,7 @@
 """OpenAI Realtime (GA) events as plain dicts: the client events /v1/realtime reads, the server events it writes.
 
 Pure functions and dataclasses, no state and no I/O; :mod:`streamer.serve.realtime` holds the
-state machine. Client events are checked here field by field: anything streamer cannot honour
+state machine and :mod:`streamer.serve.realtime_session` the session's settings. Client events are checked here field by field: anything streamer cannot honour
 raises :class:`RealtimeError` naming the field (OpenAI's ``param``), nothing is dropped
 silently. The few fields that are accepted without effect (voice, noise reduction, tracing,
 ...) are listed in ``ACCEPTED_WITHOUT_EFFECT`` and in docs/realtime.md.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import math
 import re
 import uuid
@@ -28,28 +27,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamer.errors import ProtocolError
-from streamer.media.g711 import G711_RATE
 from streamer.serve.limits import ServeLimits
 
 __all__ = [
     "ACCEPTED_WITHOUT_EFFECT",
-    "AudioFormat",
     "CLIENT_EVENTS",
-    "DEFAULT_QUESTION",
     "ImagePart",
+    "OpenResponse",
+    "UNSUPPORTED_EVENTS",
     "AudioPart",
     "ParsedItem",
     "RealtimeError",
     "ResponseParams",
-    "SessionSettings",
-    "StreamerOptions",
-    "apply_session_update",
+    "as_int",
+    "as_number",
+    "as_object",
+    "as_str",
     "check_keys",
+    "check_modalities",
+    "check_no_tools",
+    "max_tokens_value",
+    "unsupported",
     "assistant_item",
     "error_type_of",
     "response_object",
+    "response_finished",
+    "response_started",
     "response_status",
     "usage_object",
+    "user_audio_item",
     "decode_base64",
     "decode_data_url",
     "error_event",
@@ -57,11 +63,8 @@ __all__ = [
     "new_id",
     "parse_item",
     "parse_response_params",
-    "session_object",
 ]
 
-DEFAULT_QUESTION = "Respond to the latest input."  # asked when the latest user turn has no text
-_PCM_RATE = 24_000  # Hz, OpenAI's audio/pcm rate (the default here; other rates are streamer's extension)
 _IMAGE_MIME = {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/png": "png", "image/webp": "webp"}
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(;[^;,]*)*?);base64,(?P<data>.*)", re.S)
 
@@ -80,6 +83,13 @@ CLIENT_EVENTS = (
     "output_audio_buffer.clear",
     "streamer.input_frame.append",
 )
+
+# Client events refused with an error (why, as the message says).
+UNSUPPORTED_EVENTS = {
+    "conversation.item.delete": "streamer's context is append-only; old items leave it by rolling eviction",
+    "conversation.item.truncate": "it truncates audio output, which streamer does not produce",
+    "output_audio_buffer.clear": "streamer produces no audio output",
+}
 
 # Fields taken and echoed but without effect, and why (a decision, not an oversight).
 ACCEPTED_WITHOUT_EFFECT = {
@@ -110,7 +120,7 @@ class RealtimeError(ProtocolError):
         self.error_type = error_type
 
 
-def _unsupported(param: str, what: str) -> RealtimeError:
+def unsupported(param: str, what: str) -> RealtimeError:
     return RealtimeError(f"{param}: {what}", "unsupported_parameter", param)
 
 
@@ -151,13 +161,13 @@ def error_event(
 # ---- value checks ------------------------------------------------------------------------------
 
 
-def _obj(value: Any, param: str) -> dict[str, Any]:
+def as_object(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RealtimeError(f"{param} must be an object", "invalid_type", param)
     return value
 
 
-def _str(value: Any, param: str, max_chars: int | None = None) -> str:
+def as_str(value: Any, param: str, max_chars: int | None = None) -> str:
     if not isinstance(value, str):
         raise RealtimeError(f"{param} must be a string", "invalid_type", param)
     if max_chars is not None and len(value) > max_chars:
@@ -167,7 +177,7 @@ def _str(value: Any, param: str, max_chars: int | None = None) -> str:
     return value
 
 
-def _int(value: Any, param: str, low: int, high: int) -> int:
+def as_int(value: Any, param: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RealtimeError(f"{param} must be an integer", "invalid_type", param)
     if not low <= value <= high:
@@ -175,7 +185,7 @@ def _int(value: Any, param: str, low: int, high: int) -> int:
     return value
 
 
-def _num(value: Any, param: str, low: float, high: float) -> float:
+def as_number(value: Any, param: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RealtimeError(f"{param} must be a finite number", "invalid_type", param)
     if not low <= value <= high:
@@ -193,7 +203,7 @@ def check_keys(obj: dict[str, Any], allowed: tuple[str, ...], param: str) -> Non
 
 def decode_base64(value: Any, param: str) -> bytes:
     """Standard base64 text as bytes (RealtimeError naming ``param`` otherwise)."""
-    text = _str(value, param)
+    text = as_str(value, param)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -202,11 +212,11 @@ def decode_base64(value: Any, param: str) -> bytes:
 
 def decode_data_url(value: Any, param: str) -> tuple[str, bytes]:
     """A ``data:image/...;base64,...`` URL as (format, bytes); no URL is ever fetched."""
-    text = _str(value, param)
+    text = as_str(value, param)
     match = _DATA_URL.fullmatch(text)
     if match is None:
         if text.startswith(("http://", "https://", "file:")):
-            raise _unsupported(param, "only data: URLs are accepted (streamer fetches nothing)")
+            raise unsupported(param, "only data: URLs are accepted (streamer fetches nothing)")
         raise RealtimeError(f"{param} must be a data:image/...;base64,... URL", "invalid_value", param)
     fmt = _IMAGE_MIME.get(match["mime"].lower())
     if fmt is None:
@@ -216,282 +226,34 @@ def decode_data_url(value: Any, param: str) -> tuple[str, bytes]:
     return fmt, decode_base64(match["data"], param)
 
 
-# ---- session -----------------------------------------------------------------------------------
+# ---- shared by session and response checks ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AudioFormat:
-    """The input audio format: ``audio/pcm`` (16-bit little-endian mono) at ``rate``, or G.711 at 8 kHz."""
-
-    type: str = "audio/pcm"  # audio/pcm | audio/pcmu | audio/pcma
-    rate: int = _PCM_RATE  # Hz
-
-    def public(self) -> dict[str, Any]:
-        return {"type": self.type, "rate": self.rate}
-
-    @property
-    def bytes_per_second(self) -> int:
-        return self.rate * (2 if self.type == "audio/pcm" else 1)
-
-
-@dataclass(frozen=True)
-class StreamerOptions:
-    """``session.streamer``: what OpenAI's session has no field for. Setup fields are fixed once input arrived."""
-
-    fps: float = 1.0  # pictures per second taken from streamer.input_frame.append (items are always taken)
-    max_context_tokens: int | None = None  # tokens of KV budget (None: the server's default)
-    frame_soft_tokens: int | None = None  # 70/140/280/560/1120 (None: the engine's 70)
-    audio_segment_s: float | None = None  # seconds per audio segment (None: the engine's 1 s)
-    temperature: float | None = None  # sampling defaults for every response (None: greedy)
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    stats: bool = False  # send streamer.session.stats events
-    default_question: str = DEFAULT_QUESTION  # asked when the latest user turn has no text
-
-    SETUP_FIELDS = ("fps", "max_context_tokens", "frame_soft_tokens", "audio_segment_s")
-
-    def public(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """The effective session configuration (what ``session.created`` / ``session.updated`` show)."""
-
-    model: str = "streamer"
-    instructions: str = ""
-    input_format: AudioFormat = field(default_factory=AudioFormat)
-    max_output_tokens: int | str = "inf"  # tokens, or "inf": the server's max_new_tokens
-    noise_reduction: dict[str, Any] | None = None  # accepted without effect
-    tracing: Any = None  # accepted without effect
-    retention_ratio: float | None = None  # truncation retention_ratio: share kept after an eviction
-    streamer: StreamerOptions = field(default_factory=StreamerOptions)
-
-
-def session_object(settings: SessionSettings, session_id: str, resolved: dict[str, Any]) -> dict[str, Any]:
-    """The GA ``realtime.session`` object for ``session.created`` / ``session.updated``."""
-    truncation: Any = "auto"
-    if settings.retention_ratio is not None:
-        truncation = {"type": "retention_ratio", "retention_ratio": settings.retention_ratio}
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": session_id,
-        "model": settings.model,
-        "output_modalities": ["text"],
-        "instructions": settings.instructions,
-        "audio": {
-            "input": {
-                "format": settings.input_format.public(),
-                "transcription": None,
-                "noise_reduction": settings.noise_reduction,
-                "turn_detection": None,
-            }
-        },
-        "include": None,
-        "max_output_tokens": settings.max_output_tokens,
-        "tools": [],
-        "tool_choice": "auto",
-        "tracing": settings.tracing,
-        "truncation": truncation,
-        "prompt": None,
-        "streamer": {**settings.streamer.public(), **resolved},
-    }
-
-
-_SESSION_KEYS = (
-    "type", "model", "instructions", "output_modalities", "audio", "max_output_tokens", "tools",
-    "tool_choice", "tracing", "truncation", "include", "prompt", "reasoning", "parallel_tool_calls",
-    "streamer", "expires_at", "id", "object",
-)  # fmt: skip
-
-
-def apply_session_update(
-    current: SessionSettings, payload: Any, limits: ServeLimits, opened: bool
-) -> SessionSettings:
-    """``current`` with a ``session.update``'s ``session`` applied (all or nothing).
-
-    ``opened``: the engine session exists, so settings fixed at its creation (streamer's setup
-    fields, the retention ratio) can no longer change.
-    """
-    s = _obj(payload, "session")
-    check_keys(s, _SESSION_KEYS, "session")
-    out = current
-    kind = s.get("type", "realtime")
-    if kind != "realtime":
-        if kind == "transcription":
-            raise _unsupported("session.type", "transcription sessions are not supported; use 'realtime'")
-        raise RealtimeError("session.type must be 'realtime'", "invalid_value", "session.type")
-    if "model" in s and s["model"] is not None:
-        out = dataclasses.replace(out, model=_str(s["model"], "session.model", 256))
-    if "instructions" in s and s["instructions"] is not None:
-        instructions = _str(s["instructions"], "session.instructions", limits.max_text_chars)
-        out = dataclasses.replace(out, instructions=instructions)
-    if s.get("output_modalities") is not None:
-        _check_modalities(s["output_modalities"], "session.output_modalities")
-    if s.get("audio") is not None:
-        out = _apply_audio(out, _obj(s["audio"], "session.audio"), limits)
-    if "max_output_tokens" in s and s["max_output_tokens"] is not None:
-        value = _max_tokens(s["max_output_tokens"], "session.max_output_tokens", limits)
-        out = dataclasses.replace(out, max_output_tokens=value)
-    _check_no_tools(s, "session")
-    if s.get("prompt") is not None:
-        raise _unsupported("session.prompt", "stored prompt templates are not supported")
-    if s.get("reasoning") is not None:
-        raise _unsupported("session.reasoning", "reasoning settings are not supported")
-    if "tracing" in s:
-        out = dataclasses.replace(out, tracing=s["tracing"])
-    if s.get("include") is not None and not isinstance(s["include"], list):
-        raise RealtimeError("session.include must be a list", "invalid_type", "session.include")
-    if s.get("parallel_tool_calls") is not None and not isinstance(s["parallel_tool_calls"], bool):
-        raise RealtimeError(
-            "session.parallel_tool_calls must be a boolean", "invalid_type", "session.parallel_tool_calls"
-        )
-    if s.get("truncation") is not None:
-        out = _apply_truncation(out, s["truncation"], opened)
-    if s.get("streamer") is not None:
-        out = dataclasses.replace(
-            out, streamer=_streamer_options(out.streamer, s["streamer"], limits, opened)
-        )
-    return out
-
-
-def _check_modalities(value: Any, param: str) -> None:
+def check_modalities(value: Any, param: str) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RealtimeError(f"{param} must be a list of strings", "invalid_type", param)
     if "audio" in value:
-        raise _unsupported(param, 'audio output is not supported; use ["text"]')
+        raise unsupported(param, 'audio output is not supported; use ["text"]')
     if value != ["text"]:
         raise RealtimeError(f'{param} must be ["text"]', "invalid_value", param)
 
 
-def _check_no_tools(obj: dict[str, Any], where: str) -> None:
+def check_no_tools(obj: dict[str, Any], where: str) -> None:
     tools = obj.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
             raise RealtimeError(f"{where}.tools must be a list", "invalid_type", f"{where}.tools")
         if tools:
-            raise _unsupported(f"{where}.tools", "function calling is not supported")
+            raise unsupported(f"{where}.tools", "function calling is not supported")
     choice = obj.get("tool_choice")
     if choice is not None and choice not in ("auto", "none"):
-        raise _unsupported(f"{where}.tool_choice", "function calling is not supported")
+        raise unsupported(f"{where}.tool_choice", "function calling is not supported")
 
 
-def _max_tokens(value: Any, param: str, limits: ServeLimits) -> int | str:
+def max_tokens_value(value: Any, param: str, limits: ServeLimits) -> int | str:
     if value == "inf":
         return "inf"
-    return _int(value, param, 1, limits.max_new_tokens)
-
-
-def _apply_audio(out: SessionSettings, audio: dict[str, Any], limits: ServeLimits) -> SessionSettings:
-    check_keys(audio, ("input", "output"), "session.audio")
-    if audio.get("output") is not None:
-        _obj(audio["output"], "session.audio.output")  # voice, speed, format: no audio output, no effect
-    if audio.get("input") is None:
-        return out
-    inp = _obj(audio["input"], "session.audio.input")
-    check_keys(inp, ("format", "transcription", "noise_reduction", "turn_detection"), "session.audio.input")
-    if inp.get("turn_detection") is not None:
-        raise _unsupported(
-            "session.audio.input.turn_detection",
-            "server VAD is not supported; set it to null and commit the input audio buffer",
-        )
-    if inp.get("transcription") is not None:
-        raise _unsupported("session.audio.input.transcription", "input audio transcription is not supported")
-    if "noise_reduction" in inp:
-        nr = inp["noise_reduction"]
-        out = dataclasses.replace(
-            out, noise_reduction=None if nr is None else _obj(nr, "session.audio.input.noise_reduction")
-        )
-    if inp.get("format") is not None:
-        out = dataclasses.replace(out, input_format=_audio_format(inp["format"], limits))
-    return out
-
-
-def _audio_format(value: Any, limits: ServeLimits) -> AudioFormat:
-    param = "session.audio.input.format"
-    fmt = _obj(value, param)
-    check_keys(fmt, ("type", "rate"), param)
-    kind = _str(fmt.get("type", "audio/pcm"), f"{param}.type")
-    if kind == "audio/pcm":
-        rate = fmt.get("rate", _PCM_RATE)
-        low, high = limits.min_sample_rate, limits.max_sample_rate
-        return AudioFormat(kind, _int(rate, f"{param}.rate", low, high))
-    if kind in ("audio/pcmu", "audio/pcma"):
-        if fmt.get("rate", G711_RATE) != G711_RATE:
-            raise RealtimeError(f"{kind} is sent at {G711_RATE} Hz", "invalid_value", f"{param}.rate")
-        return AudioFormat(kind, G711_RATE)
-    raise RealtimeError(
-        f"{param}.type must be audio/pcm, audio/pcmu or audio/pcma", "invalid_value", f"{param}.type"
-    )
-
-
-def _apply_truncation(out: SessionSettings, value: Any, opened: bool) -> SessionSettings:
-    param = "session.truncation"
-    if value == "auto":
-        ratio = None
-    elif value == "disabled":
-        raise _unsupported(param, "streamer sessions are unbounded: old context is always evicted")
-    else:
-        t = _obj(value, param)
-        check_keys(t, ("type", "retention_ratio", "token_limits"), param)
-        if t.get("type") != "retention_ratio":
-            raise RealtimeError(f"{param}.type must be retention_ratio", "invalid_value", f"{param}.type")
-        ratio = _num(t.get("retention_ratio"), f"{param}.retention_ratio", 0.1, 1.0)
-        if t.get("token_limits") is not None:
-            raise _unsupported(f"{param}.token_limits", "use session.streamer.max_context_tokens")
-    if opened and ratio != out.retention_ratio:
-        raise RealtimeError(f"{param} can only be set before the first input", "invalid_value", param)
-    return dataclasses.replace(out, retention_ratio=ratio)
-
-
-def _streamer_options(
-    current: StreamerOptions, value: Any, limits: ServeLimits, opened: bool
-) -> StreamerOptions:
-    param = "session.streamer"
-    ext = _obj(value, param)
-    names = tuple(f.name for f in dataclasses.fields(StreamerOptions))
-    check_keys(ext, names, param)
-    changes: dict[str, Any] = {}
-    for name, raw in ext.items():
-        p = f"{param}.{name}"
-        if raw is None:
-            if name in ("fps", "stats", "default_question"):
-                raise RealtimeError(f"{p} must not be null", "invalid_type", p)
-            changes[name] = None
-        elif name == "fps":
-            changes[name] = _num(raw, p, 1e-3, limits.max_fps)
-        elif name == "max_context_tokens":
-            changes[name] = _int(raw, p, 1, limits.max_context_tokens or 1 << 24)
-        elif name == "frame_soft_tokens":
-            if raw not in (70, 140, 280, 560, 1120) or isinstance(raw, bool):
-                raise RealtimeError(f"{p} must be 70, 140, 280, 560 or 1120", "invalid_value", p)
-            changes[name] = raw
-        elif name == "audio_segment_s":
-            changes[name] = _num(raw, p, 0.04, 30.0)
-        elif name == "temperature":
-            changes[name] = _num(raw, p, 0.0, 100.0)
-        elif name == "top_k":
-            changes[name] = _int(raw, p, 0, 1 << 24)
-        elif name == "top_p":
-            changes[name] = _num(raw, p, 1e-6, 1.0)
-        elif name == "seed":
-            changes[name] = _int(raw, p, 0, 2**63 - 1)
-        elif name == "stats":
-            if not isinstance(raw, bool):
-                raise RealtimeError(f"{p} must be a boolean", "invalid_type", p)
-            changes[name] = raw
-        else:  # default_question
-            changes[name] = _str(raw, p, limits.max_question_chars)
-            if not raw.strip():
-                raise RealtimeError(f"{p} must not be empty", "invalid_value", p)
-    for name in StreamerOptions.SETUP_FIELDS:
-        if opened and name in changes and changes[name] != getattr(current, name):
-            raise RealtimeError(
-                f"{param}.{name} can only be set before the first input", "invalid_value", f"{param}.{name}"
-            )
-    return dataclasses.replace(current, **changes)
+    return as_int(value, param, 1, limits.max_new_tokens)
 
 
 # ---- conversation items ------------------------------------------------------------------------
@@ -533,15 +295,15 @@ _CONTENT_TYPES = {
 
 def parse_item(value: Any, limits: ServeLimits) -> ParsedItem:
     """A ``conversation.item.create``'s ``item``; only ``message`` items (no function calls)."""
-    item = _obj(value, "item")
+    item = as_object(value, "item")
     kind = item.get("type", "message")
     if kind != "message":
         if isinstance(kind, str) and (kind.startswith("function_call") or kind.startswith("mcp")):
-            raise _unsupported("item.type", f"{kind} items are not supported (no function calling)")
+            raise unsupported("item.type", f"{kind} items are not supported (no function calling)")
         raise RealtimeError("item.type must be 'message'", "invalid_value", "item.type")
     check_keys(item, ("id", "type", "object", "status", "role", "content"), "item")
     item_id = item.get("id")
-    item_id = new_id("item") if item_id is None else _str(item_id, "item.id", 128)
+    item_id = new_id("item") if item_id is None else as_str(item_id, "item.id", 128)
     role = item.get("role")
     if role not in _CONTENT_TYPES:
         raise RealtimeError("item.role must be user, system or assistant", "invalid_value", "item.role")
@@ -553,10 +315,10 @@ def parse_item(value: Any, limits: ServeLimits) -> ParsedItem:
     chars = 0
     for i, raw in enumerate(content):
         p = f"item.content[{i}]"
-        c = _obj(raw, p)
+        c = as_object(raw, p)
         ctype = c.get("type")
         if ctype == "output_audio" or (ctype == "input_audio" and role != "user"):
-            raise _unsupported(f"{p}.type", "audio output is not supported")
+            raise unsupported(f"{p}.type", "audio output is not supported")
         if ctype not in _CONTENT_TYPES[role]:
             allowed = ", ".join(_CONTENT_TYPES[role])
             raise RealtimeError(
@@ -564,7 +326,7 @@ def parse_item(value: Any, limits: ServeLimits) -> ParsedItem:
             )
         if ctype in ("input_text", "output_text", "text"):
             check_keys(c, ("type", "text"), p)
-            text = _str(c.get("text"), f"{p}.text", limits.max_text_chars)
+            text = as_str(c.get("text"), f"{p}.text", limits.max_text_chars)
             chars += len(text)
             parts.append(text)
             public.append({"type": ctype, "text": text})
@@ -594,6 +356,19 @@ def parse_item(value: Any, limits: ServeLimits) -> ParsedItem:
     return ParsedItem(item_id, role, parts, echoed)
 
 
+def user_audio_item(item_id: str) -> dict[str, Any]:
+    """The user message item a committed input audio buffer becomes (no transcript: none is made)."""
+    content = [{"type": "input_audio", "transcript": None}]
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": content,
+    }
+
+
 # ---- responses ---------------------------------------------------------------------------------
 
 
@@ -621,34 +396,36 @@ def parse_response_params(value: Any, limits: ServeLimits) -> ResponseParams:
     """A ``response.create``'s optional ``response`` object."""
     if value is None:
         return ResponseParams()
-    r = _obj(value, "response")
+    r = as_object(value, "response")
     check_keys(r, _RESPONSE_KEYS, "response")
     conversation = r.get("conversation", "auto")
     if conversation not in ("auto", None):
-        raise _unsupported(
+        raise unsupported(
             "response.conversation",
             "out-of-band responses are not supported (every answer enters the context)",
         )
     if r.get("input") is not None:
-        raise _unsupported(
+        raise unsupported(
             "response.input", "custom response input is not supported; add items to the conversation"
         )
     if r.get("output_modalities") is not None:
-        _check_modalities(r["output_modalities"], "response.output_modalities")
+        check_modalities(r["output_modalities"], "response.output_modalities")
     if r.get("audio") is not None:
-        _obj(r["audio"], "response.audio")
-    _check_no_tools(r, "response")
+        as_object(r["audio"], "response.audio")
+    check_no_tools(r, "response")
     if r.get("prompt") is not None:
-        raise _unsupported("response.prompt", "stored prompt templates are not supported")
+        raise unsupported("response.prompt", "stored prompt templates are not supported")
     if r.get("reasoning") is not None:
-        raise _unsupported("response.reasoning", "reasoning settings are not supported")
+        raise unsupported("response.reasoning", "reasoning settings are not supported")
     out: dict[str, Any] = {}
     if r.get("instructions") is not None:
-        out["instructions"] = _str(r["instructions"], "response.instructions", limits.max_text_chars)
+        out["instructions"] = as_str(r["instructions"], "response.instructions", limits.max_text_chars)
     if r.get("max_output_tokens") is not None:
-        out["max_output_tokens"] = _max_tokens(r["max_output_tokens"], "response.max_output_tokens", limits)
+        out["max_output_tokens"] = max_tokens_value(
+            r["max_output_tokens"], "response.max_output_tokens", limits
+        )
     if r.get("metadata") is not None:
-        out["metadata"] = _obj(r["metadata"], "response.metadata")
+        out["metadata"] = as_object(r["metadata"], "response.metadata")
     if r.get("streamer") is not None:
         out.update(_response_extension(r["streamer"], limits))
     return ResponseParams(**out)
@@ -656,7 +433,7 @@ def parse_response_params(value: Any, limits: ServeLimits) -> ResponseParams:
 
 def _response_extension(value: Any, limits: ServeLimits) -> dict[str, Any]:
     param = "response.streamer"
-    ext = _obj(value, param)
+    ext = as_object(value, param)
     check_keys(ext, ("choices", "temperature", "top_k", "top_p", "seed"), param)
     out: dict[str, Any] = {}
     if ext.get("choices") is not None:
@@ -679,15 +456,77 @@ def _response_extension(value: Any, limits: ServeLimits) -> dict[str, Any]:
             )
         out["choices"] = tuple(choices)
     checks = {
-        "temperature": lambda v, p: _num(v, p, 0.0, 100.0),
-        "top_k": lambda v, p: _int(v, p, 0, 1 << 24),
-        "top_p": lambda v, p: _num(v, p, 1e-6, 1.0),
-        "seed": lambda v, p: _int(v, p, 0, 2**63 - 1),
+        "temperature": lambda v, p: as_number(v, p, 0.0, 100.0),
+        "top_k": lambda v, p: as_int(v, p, 0, 1 << 24),
+        "top_p": lambda v, p: as_number(v, p, 1e-6, 1.0),
+        "seed": lambda v, p: as_int(v, p, 0, 2**63 - 1),
     }
     for name, check in checks.items():
         if ext.get(name) is not None:
             out[name] = check(ext[name], f"{param}.{name}")
     return out
+
+
+@dataclass
+class OpenResponse:
+    """The response being generated: its ids, its settings and the text streamed so far."""
+
+    id: str
+    item_id: str  # the assistant message item
+    previous_item_id: str | None  # the item before it in the conversation
+    max_output_tokens: int | str  # tokens or "inf"
+    metadata: dict[str, Any] | None  # echoed
+    text: list[str] = field(default_factory=list)  # the deltas sent so far
+
+    def where(self) -> dict[str, Any]:
+        return {"response_id": self.id, "item_id": self.item_id, "output_index": 0, "content_index": 0}
+
+    def delta(self, text: str) -> dict[str, Any]:
+        """``response.output_text.delta`` for new text (remembered for the done events)."""
+        self.text.append(text)
+        return event("response.output_text.delta", **self.where(), delta=text)
+
+
+def response_started(r: OpenResponse) -> list[dict[str, Any]]:
+    """The events that open a response, in OpenAI's order."""
+    pending = assistant_item(r.item_id, "", "in_progress")
+    body = response_object(r.id, "in_progress", r.max_output_tokens, metadata=r.metadata)
+    return [
+        event("response.created", response=body),
+        event("response.output_item.added", response_id=r.id, output_index=0, item=pending),
+        event("conversation.item.added", previous_item_id=r.previous_item_id, item=pending),
+        event("response.content_part.added", **r.where(), part={"type": "text", "text": ""}),
+    ]
+
+
+def response_finished(
+    r: OpenResponse,
+    status: str,
+    details: dict[str, Any] | None,
+    input_tokens: int,
+    output_tokens: int,
+    extension: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The events that close a response, ``response.done`` last (its output item is the assistant's)."""
+    text = "".join(r.text)
+    item = assistant_item(r.item_id, text, "completed" if status == "completed" else "incomplete")
+    body = response_object(
+        r.id,
+        status,
+        r.max_output_tokens,
+        output=[item],
+        status_details=details,
+        usage=usage_object(input_tokens, output_tokens),
+        metadata=r.metadata,
+        extension=extension,
+    )
+    return [
+        event("response.output_text.done", **r.where(), text=text),
+        event("response.content_part.done", **r.where(), part={"type": "text", "text": text}),
+        event("response.output_item.done", response_id=r.id, output_index=0, item=item),
+        event("conversation.item.done", previous_item_id=r.previous_item_id, item=item),
+        event("response.done", response=body),
+    ]
 
 
 def assistant_item(item_id: str, text: str, status: str) -> dict[str, Any]:

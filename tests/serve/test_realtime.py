@@ -12,7 +12,7 @@ import pytest
 from streamer.engine.fake import FakeEngine
 from streamer.serve.live import CloseReason
 from streamer.serve.realtime import RealtimeProtocol
-from streamer.serve.realtime_events import DEFAULT_QUESTION
+from streamer.serve.realtime_session import DEFAULT_QUESTION
 
 from .conftest import jpeg_bytes, make_hub, pcm_s16, run
 
@@ -52,7 +52,9 @@ class Conn:
         return events[-1]["error"]
 
     async def user_text(self, text: str) -> None:
-        await self.send("conversation.item.create", item=_message("user", {"type": "input_text", "text": text}))
+        await self.send(
+            "conversation.item.create", item=_message("user", {"type": "input_text", "text": text})
+        )
 
 
 def _message(role: str, *content: dict) -> dict:
@@ -158,7 +160,9 @@ def test_instructions_sent_first_become_the_system_prompt(fake):
 def test_session_update_refusals_name_the_field_and_change_nothing(fake, session, param, code):
     async def body():
         conn = await _connect(fake)
-        event_id = await conn.send("session.update", session={"type": "realtime", "instructions": "x", **session})
+        event_id = await conn.send(
+            "session.update", session={"type": "realtime", "instructions": "x", **session}
+        )
         error = await conn.error()
         assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
         assert error["event_id"] == event_id and error["message"]
@@ -178,7 +182,11 @@ def test_fields_accepted_without_effect(fake):
             "model": "gpt-realtime",
             "output_modalities": ["text"],
             "audio": {
-                "input": {"noise_reduction": {"type": "near_field"}, "turn_detection": None, "transcription": None},
+                "input": {
+                    "noise_reduction": {"type": "near_field"},
+                    "turn_detection": None,
+                    "transcription": None,
+                },
                 "output": {"voice": "alloy", "speed": 1.0, "format": {"type": "audio/pcm"}},
             },
             "tools": [],
@@ -208,16 +216,27 @@ def test_setup_fields_are_fixed_once_input_arrived(fake):
         await conn.until("session.updated")
         await conn.user_text("hello")
         config = conn.proto.live.session.session.config
-        assert (config.max_context_tokens, config.frame_soft_tokens, config.audio_segment_s) == (4096, 140, 2.0)
+        assert (config.max_context_tokens, config.frame_soft_tokens, config.audio_segment_s) == (
+            4096,
+            140,
+            2.0,
+        )
         assert config.evict_to_fraction == 0.5
-        await conn.send("session.update", session={"type": "realtime", "streamer": {"max_context_tokens": 8192}})
+        await conn.send(
+            "session.update", session={"type": "realtime", "streamer": {"max_context_tokens": 8192}}
+        )
         error = await conn.error()
-        assert error["param"] == "session.streamer.max_context_tokens" and "before the first input" in error["message"]
+        assert (
+            error["param"] == "session.streamer.max_context_tokens"
+            and "before the first input" in error["message"]
+        )
         trunc = {"type": "retention_ratio", "retention_ratio": 0.9}
         await conn.send("session.update", session={"type": "realtime", "truncation": trunc})
         assert (await conn.error())["param"] == "session.truncation"
         # the same values, or the sampling defaults, may still be sent
-        await conn.send("session.update", session={"type": "realtime", "streamer": {**ext, "temperature": 0.7}})
+        await conn.send(
+            "session.update", session={"type": "realtime", "streamer": {**ext, "temperature": 0.7}}
+        )
         (updated,) = await conn.until("session.updated")
         assert updated["session"]["streamer"]["temperature"] == 0.7
         assert updated["session"]["streamer"]["context_budget_tokens"] == 4096
@@ -236,7 +255,9 @@ def test_text_question_streams_deltas_then_done_with_usage(fake):
         added = await conn.until("conversation.item.done")
         assert _types(added) == ["conversation.item.added", "conversation.item.done"]
         user_item = added[0]["item"]
-        assert user_item["role"] == "user" and user_item["content"] == [{"type": "input_text", "text": "What now?"}]
+        assert user_item["role"] == "user" and user_item["content"] == [
+            {"type": "input_text", "text": "What now?"}
+        ]
         assert added[0]["previous_item_id"] is None
         await conn.send("response.create")
         events = await conn.until("response.done")
@@ -259,7 +280,9 @@ def test_text_question_streams_deltas_then_done_with_usage(fake):
         created, done = events[0]["response"], events[-1]["response"]
         assert created["status"] == "in_progress" and created["id"] == done["id"]
         assert done["status"] == "completed" and done["status_details"] is None
-        assert done["output"][0]["content"] == [{"type": "output_text", "text": "one two three four five six"}]
+        assert done["output"][0]["content"] == [
+            {"type": "output_text", "text": "one two three four five six"}
+        ]
         assert done["output"][0]["status"] == "completed"
         assert done["usage"]["output_tokens"] == 6 and done["usage"]["input_tokens"] > 0
         assert done["usage"]["total_tokens"] == done["usage"]["input_tokens"] + 6
@@ -286,7 +309,9 @@ def test_the_latest_user_text_is_the_question(fake):
         # with no new user text the session's default question is asked
         await conn.send("response.create")
         await conn.until("response.done")
-        await conn.send("session.update", session={"type": "realtime", "streamer": {"default_question": "Go on."}})
+        await conn.send(
+            "session.update", session={"type": "realtime", "streamer": {"default_question": "Go on."}}
+        )
         await conn.send("response.create")
         await conn.until("response.done")
         assert _history(fake, conn) == [
@@ -304,8 +329,12 @@ def test_system_and_assistant_items_are_turns_after_the_held_text(fake):
     async def body():
         conn = await _connect(fake)
         await conn.user_text("Hello.")
-        await conn.send("conversation.item.create", item=_message("system", {"type": "input_text", "text": "Be terse."}))
-        await conn.send("conversation.item.create", item=_message("assistant", {"type": "output_text", "text": "Hi."}))
+        await conn.send(
+            "conversation.item.create", item=_message("system", {"type": "input_text", "text": "Be terse."})
+        )
+        await conn.send(
+            "conversation.item.create", item=_message("assistant", {"type": "output_text", "text": "Hi."})
+        )
         events = await conn.until("conversation.item.done")
         events += await conn.until("conversation.item.done")
         events += await conn.until("conversation.item.done")
@@ -341,7 +370,9 @@ def test_response_instructions_apply_to_that_response(fake):
         conn = await _connect(fake)
         await conn.send("session.update", session={"type": "realtime", "instructions": "Session rules."})
         await conn.user_text("One?")
-        await conn.send("response.create", response={"instructions": "Answer in French.", "metadata": {"k": "v"}})
+        await conn.send(
+            "response.create", response={"instructions": "Answer in French.", "metadata": {"k": "v"}}
+        )
         done = (await conn.until("response.done"))[-1]["response"]
         assert done["metadata"] == {"k": "v"}
         await conn.user_text("Two?")
@@ -490,7 +521,10 @@ def test_image_items_become_frames_at_arrival_then_the_question(fake):
         await conn.send("conversation.item.create", item=_message("user", image))
         events = await conn.until("conversation.item.done")
         assert events[-1]["item"]["content"] == [{"type": "input_image", "detail": "low"}]  # no data echoed
-        await conn.send("conversation.item.create", item=_message("user", png, {"type": "input_text", "text": "What changed?"}))
+        await conn.send(
+            "conversation.item.create",
+            item=_message("user", png, {"type": "input_text", "text": "What changed?"}),
+        )
         await conn.until("conversation.item.done")
         await conn.send("response.create")
         await conn.until("response.done")
@@ -510,14 +544,21 @@ def test_image_errors_add_no_item(fake):
             ({"type": "input_image", "image_url": "https://example.com/a.jpg"}, "unsupported_parameter"),
             ({"type": "input_image", "image_url": "data:image/gif;base64,R0lGOD"}, "invalid_value"),
             ({"type": "input_image", "image_url": "data:image/jpeg;base64,###"}, "invalid_value"),
-            ({"type": "input_image", "image_url": _data_url(b"\xff\xd8\xff" + bytes(64))}, "unsupported_media"),
+            (
+                {"type": "input_image", "image_url": _data_url(b"\xff\xd8\xff" + bytes(64))},
+                "unsupported_media",
+            ),
         ]
         for part, code in bad:
             event_id = await conn.send("conversation.item.create", item=_message("user", part))
             events = await conn.until("error")
             assert _types(events) == ["error"], events
             error = events[0]["error"]
-            assert (error["code"], error["param"], error["event_id"]) == (code, "item.content[0].image_url", event_id)
+            assert (error["code"], error["param"], error["event_id"]) == (
+                code,
+                "item.content[0].image_url",
+                event_id,
+            )
         await conn.proto.connection_lost()
 
     run(body())
@@ -526,10 +567,14 @@ def test_image_errors_add_no_item(fake):
 def test_frame_extension_takes_timestamps_and_the_fps(fake):
     async def body():
         conn = await _connect(fake)
-        await conn.send("session.update", session={"type": "realtime", "streamer": {"fps": 1.0, "stats": True}})
+        await conn.send(
+            "session.update", session={"type": "realtime", "streamer": {"fps": 1.0, "stats": True}}
+        )
         for t in (0.0, 0.5, 1.0):
             await conn.send("streamer.input_frame.append", image=_b64(jpeg_bytes()), t_s=t)
-        await conn.send("streamer.input_frame.append", image=_data_url(jpeg_bytes(fmt="PNG"), "image/png"), t_s=2)
+        await conn.send(
+            "streamer.input_frame.append", image=_data_url(jpeg_bytes(fmt="PNG"), "image/png"), t_s=2
+        )
         await conn.send("streamer.input_frame.append", image=_b64(jpeg_bytes()))  # now: before 2 s, skipped
         await conn.send("streamer.input_frame.append", image=_b64(b"not an image"))
         assert (await conn.error())["param"] == "image"
@@ -592,7 +637,9 @@ def test_declared_input_formats(fake, fmt):
         conn = await _connect(fake)
         kind, _, rate = fmt.partition("@")
         declared = {"type": kind, **({"rate": int(rate)} if rate else {})}
-        await conn.send("session.update", session={"type": "realtime", "audio": {"input": {"format": declared}}})
+        await conn.send(
+            "session.update", session={"type": "realtime", "audio": {"input": {"format": declared}}}
+        )
         (updated,) = await conn.until("session.updated")
         assert updated["session"]["audio"]["input"]["format"]["rate"] == int(rate or 8000)
         data = pcm_s16(1.0, rate=16_000) if rate else bytes(np.full(8000, 0x55, np.uint8))
@@ -642,9 +689,14 @@ def test_audio_inside_an_item(fake):
     async def body():
         conn = await _connect(fake)
         part = {"type": "input_audio", "audio": _b64(pcm_s16(1.0, rate=24_000))}
-        await conn.send("conversation.item.create", item=_message("user", part, {"type": "input_text", "text": "Heard?"}))
+        await conn.send(
+            "conversation.item.create", item=_message("user", part, {"type": "input_text", "text": "Heard?"})
+        )
         item = (await conn.until("conversation.item.done"))[-1]["item"]
-        assert item["content"] == [{"type": "input_audio", "transcript": None}, {"type": "input_text", "text": "Heard?"}]
+        assert item["content"] == [
+            {"type": "input_audio", "transcript": None},
+            {"type": "input_text", "text": "Heard?"},
+        ]
         await conn.send("response.create")
         await conn.until("response.done")
         assert _history(fake, conn)[-1] == "question:Heard?"
@@ -678,12 +730,28 @@ def test_appends_alone_keep_the_session_alive(fake):
     "item, param, code",
     [
         ({"type": "function_call", "name": "f", "arguments": "{}"}, "item.type", "unsupported_parameter"),
-        ({"type": "function_call_output", "call_id": "c", "output": "x"}, "item.type", "unsupported_parameter"),
+        (
+            {"type": "function_call_output", "call_id": "c", "output": "x"},
+            "item.type",
+            "unsupported_parameter",
+        ),
         (_message("tool", {"type": "input_text", "text": "x"}), "item.role", "invalid_value"),
-        (_message("assistant", {"type": "output_audio", "audio": ""}), "item.content[0].type", "unsupported_parameter"),
-        (_message("system", {"type": "input_image", "image_url": ""}), "item.content[0].type", "invalid_value"),
+        (
+            _message("assistant", {"type": "output_audio", "audio": ""}),
+            "item.content[0].type",
+            "unsupported_parameter",
+        ),
+        (
+            _message("system", {"type": "input_image", "image_url": ""}),
+            "item.content[0].type",
+            "invalid_value",
+        ),
         (_message("user"), "item.content", "invalid_value"),
-        ({**_message("user", {"type": "input_text", "text": "x"}), "colour": 1}, "item.colour", "unknown_parameter"),
+        (
+            {**_message("user", {"type": "input_text", "text": "x"}), "colour": 1},
+            "item.colour",
+            "unknown_parameter",
+        ),
     ],
 )
 def test_item_refusals(fake, item, param, code):
@@ -751,7 +819,11 @@ def test_malformed_events(fake):
         assert (await conn.error())["code"] == "invalid_json"
         await conn.proto.receive('{"event_id": "e1"}')
         error = await conn.error()
-        assert (error["code"], error["param"], error["event_id"]) == ("missing_required_parameter", "type", "e1")
+        assert (error["code"], error["param"], error["event_id"]) == (
+            "missing_required_parameter",
+            "type",
+            "e1",
+        )
         await conn.send("response.text.delta")
         error = await conn.error()
         assert (error["code"], error["param"]) == ("invalid_value", "type")
@@ -759,7 +831,9 @@ def test_malformed_events(fake):
         assert (await conn.error())["code"] == "unknown_parameter"
         await conn.proto.receive(None, b"\x00\x01")
         assert "binary" in (await conn.error())["message"]
-        await conn.proto.receive(json.dumps({"type": "session.update", "session": {"instructions": "x" * 5000}}))
+        await conn.proto.receive(
+            json.dumps({"type": "session.update", "session": {"instructions": "x" * 5000}})
+        )
         assert (await conn.error())["code"] == "message_too_large"
         assert not conn.proto.finished
         await conn.proto.connection_lost()
