@@ -19,6 +19,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.responses import PlainTextResponse
+
 from streamer import jsonio
 from streamer.serve.auth import ApiKeyAuth
 from streamer.serve.hub import LiveHub
@@ -52,8 +54,6 @@ def realtime_endpoint(hub: LiveHub, auth: ApiKeyAuth) -> Callable[[Any], Awaitab
         if not allowed:
             hub.observer.error_sent(WireCode.UNAUTHORIZED.value)
             if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                from starlette.responses import PlainTextResponse
-
                 denial = PlainTextResponse("unauthorized: missing or wrong API key\n", status_code=401)
                 await websocket.send_denial_response(denial)
             else:
