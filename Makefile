@@ -23,6 +23,7 @@ run: setup
 test: setup
 	$(BIN)/ruff check streamer tests
 	$(BIN)/ruff format --check streamer tests
+	$(BIN)/mypy
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 
 clean:

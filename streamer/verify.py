@@ -183,15 +183,12 @@ def _streamer_logits(loaded: LoadedModel, lays: list[Layout]) -> torch.Tensor:
         blocks[row, off:] = torch.tensor(lay.block_ids)
         valid[row, off:] = True
     seq = torch.arange(length).expand(len(lays), length)
-    meta = TokenMeta(
-        positions=positions, seq_index=seq, block_ids=blocks, valid=valid if len(lays) > 1 else None
-    )
     dev = loaded.device
     meta = TokenMeta(
-        *(
-            t.to(dev) if t is not None else None
-            for t in (meta.positions, meta.seq_index, meta.block_ids, meta.valid)
-        )
+        positions=positions.to(dev),
+        seq_index=seq.to(dev),
+        block_ids=blocks.to(dev),
+        valid=valid.to(dev) if len(lays) > 1 else None,
     )
     with torch.inference_mode():
         return model.logits(model(embeds, meta))

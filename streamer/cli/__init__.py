@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, Protocol, cast
 
 from streamer import __version__
 from streamer.cli.interrupt import EXIT_INTERRUPTED, graceful_interrupts
@@ -54,7 +54,15 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
-def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object | None]:
+class _Command(Protocol):
+    """What a command module exposes (see the module docstring)."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, _Command | None]:
     parser = _Parser(
         prog="streamer",
         description="Streaming audio/video inference for encoder-free Gemma 4 Unified models.",
@@ -62,11 +70,11 @@ def _build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, object 
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    module = None
+    module: _Command | None = None
     for name, (module_name, help_text) in COMMANDS.items():
         cmd_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module = importlib.import_module(f"streamer.cli.{module_name}")
+            module = cast(_Command, importlib.import_module(f"streamer.cli.{module_name}"))
             module.add_arguments(cmd_parser)
     return parser, module
 

@@ -72,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         done = [j for j in jobs if j.output and j.output.exists() and not StateDir(j.state_dir).exists()]
         for job in done:
+            assert job.output is not None  # done: its output exists
             progress.info(
                 f"{display(job.source.name)}: already summarized in {display(job.output)}; skipped (--resume)"
             )
         jobs = [j for j in jobs if j not in done]
-    engine = load_engine(args) if jobs else None
+    if not jobs:
+        return _report(failed, inputs)
+    engine = load_engine(args)
     for job in jobs:
         state = StateDir(job.state_dir)
         try:

@@ -120,7 +120,7 @@ class SessionContext:
                 cache.keep(slot_keep)
                 n = cache.length
                 delta = cache.positions[0, :n] - torch.arange(n, device=self.device)
-                cache.rerotate(lm.rope[specs[i].layer_type], delta, slice(0, n))
+                cache.rerotate(lm.rotary(specs[i].layer_type), delta, slice(0, n))
                 kept_seq = cache.seq_index[0, :n]
         assert kept_seq is not None, "a model always has a full-attention layer"
         for i, cache in enumerate(caches):
@@ -131,7 +131,7 @@ class SessionContext:
                 if bool((kept_seq[new_pos.clamp(max=len(kept_seq) - 1)] != seq)[filled].any()):
                     raise AssertionError("a sliding-window token was evicted from the full cache")
                 delta = torch.where(filled, cache.positions[0] - new_pos, torch.zeros_like(seq))
-                cache.rerotate(lm.rope[specs[i].layer_type], delta, slice(0, cache.capacity))
+                cache.rerotate(lm.rotary(specs[i].layer_type), delta, slice(0, cache.capacity))
         self.next_pos = int(kept_seq.numel())
 
     # ---- prefill / decode -------------------------------------------------------------------
@@ -228,5 +228,5 @@ def _decode_forward(model: Gemma4Unified, contexts: list[SessionContext], tokens
         seq_index=torch.tensor([c.next_seq for c in contexts], device=device)[:, None],
         block_ids=torch.full((len(contexts), 1), -1, dtype=torch.long, device=device),
     )
-    hidden = model(model.embed_tokens(ids).to(contexts[0].dtype), meta, [c.caches for c in contexts])  # type: ignore[misc]
+    hidden = model(model.embed_tokens(ids).to(contexts[0].dtype), meta, [c.caches for c in contexts])
     return model.logits(hidden[:, -1])

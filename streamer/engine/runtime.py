@@ -151,7 +151,8 @@ class EngineLoop:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = False
-        self._status, self._reason = "ok", None
+        self._status = "ok"  # Health.status: "ok", "stopped" or "unhealthy"
+        self._reason: str | None = None  # why, when not ok
         self._steps = 0
         self._step_errors = 0
         self._consecutive_errors = 0

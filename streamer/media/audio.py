@@ -8,11 +8,16 @@ at its true time, and the gap is reported as a warning.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 from streamer.media.container import PacketDecoder, WarningLog
 from streamer.media.framing import DEFAULT_BLOCK_FRAMES, AudioFramer
 from streamer.media.resample import MonoResampler, frame_to_mono
 from streamer.media.types import SAMPLE_RATE, AudioFrames, MediaInfo, MediaLimits
+
+if TYPE_CHECKING:  # PyAV is imported where it is used; its types are for the checker only
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 __all__ = ["iter_audio_frames"]
 
@@ -20,7 +25,7 @@ _GAP_TOLERANCE_S = 0.1  # timestamp jumps smaller than this are jitter, not gaps
 
 
 def iter_audio_frames(
-    container: object,
+    container: InputContainer,
     stream_index: int,
     info: MediaInfo,
     limits: MediaLimits,
@@ -30,7 +35,7 @@ def iter_audio_frames(
     """Yield the stream's audio as :class:`AudioFrames` blocks; the last one is padded."""
     import av
 
-    stream = container.streams[stream_index]  # type: ignore[attr-defined]
+    stream = cast("AudioStream", container.streams[stream_index])  # probe_info chose an audio stream
     stream.codec_context.thread_type = "AUTO"
     start_s = info.start_s
     framer = AudioFramer(block_frames)

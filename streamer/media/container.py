@@ -8,11 +8,23 @@ timeout. PyAV errors become :mod:`streamer.errors` exceptions here.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar, cast, overload
 
 from streamer.errors import MediaError, UnsupportedMediaError
 from streamer.media.types import AudioStreamInfo, MediaInfo, MediaLimits, VideoStreamInfo
+
+if TYPE_CHECKING:  # PyAV is imported where it is used; its types are for the checker only
+    from fractions import Fraction
+
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
+    from av.packet import Packet
+    from av.stream import Stream
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 __all__ = ["ALLOWED_DEMUXERS", "PacketDecoder", "open_container", "probe_info", "ProbeResult", "WarningLog"]
 
@@ -42,7 +54,7 @@ class WarningLog:
             self.items.append("further warnings suppressed")
 
 
-def open_container(path: str | os.PathLike[str], limits: MediaLimits) -> object:
+def open_container(path: str | os.PathLike[str], limits: MediaLimits) -> InputContainer:
     """``av.open`` for reading with the safety options; raises MediaError if it cannot be opened."""
     import av
 
@@ -86,27 +98,27 @@ class ProbeResult:
     warnings: list[str] = field(default_factory=list)  # problems found while probing
 
 
-def _seconds(value: object, time_base: object) -> float | None:
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     if value is None or time_base is None:
         return None
     try:
-        return float(value * time_base)  # type: ignore[operator]
+        return float(value * time_base)
     except (TypeError, ZeroDivisionError, OverflowError):
         return None
 
 
-def _container_start_s(container: object) -> float:
+def _container_start_s(container: InputContainer) -> float:
     start = getattr(container, "start_time", None)
     if start is not None:
         return float(start) / 1_000_000
-    starts = [_seconds(s.start_time, s.time_base) for s in container.streams]  # type: ignore[attr-defined]
+    starts = [_seconds(s.start_time, s.time_base) for s in container.streams]
     known = [s for s in starts if s is not None]
     return min(known) if known else 0.0
 
 
-def _decoder_name(stream: object) -> str | None:
+def _decoder_name(stream: Stream) -> str | None:
     try:
-        ctx = stream.codec_context  # type: ignore[attr-defined]
+        ctx = stream.codec_context
     except Exception:  # PyAV raises various errors for streams without a decoder
         return None
     if ctx is None or getattr(ctx, "codec", None) is None:
@@ -114,16 +126,16 @@ def _decoder_name(stream: object) -> str | None:
     return str(ctx.name)
 
 
-def _video_info(stream: object, limits: MediaLimits) -> tuple[VideoStreamInfo, str | None]:
+def _video_info(stream: VideoStream, limits: MediaLimits) -> tuple[VideoStreamInfo, str | None]:
     """The stream's info and, if it is unusable, why."""
-    ctx = stream.codec_context  # type: ignore[attr-defined]
+    ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate  # type: ignore[attr-defined]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else None
     if fps is not None and not (0 < fps < 10_000):
         fps = None
-    duration = _seconds(stream.duration, stream.time_base)  # type: ignore[attr-defined]
-    frames = int(stream.frames or 0) or None  # type: ignore[attr-defined]
+    duration = _seconds(stream.duration, stream.time_base)
+    frames = int(stream.frames or 0) or None
     if frames is None and duration and fps:
         frames = max(1, round(duration * fps))
     info = VideoStreamInfo(
@@ -137,8 +149,8 @@ def _video_info(stream: object, limits: MediaLimits) -> tuple[VideoStreamInfo, s
     return info, problem
 
 
-def _audio_info(stream: object, limits: MediaLimits) -> tuple[AudioStreamInfo, str | None]:
-    ctx = stream.codec_context  # type: ignore[attr-defined]
+def _audio_info(stream: AudioStream, limits: MediaLimits) -> tuple[AudioStreamInfo, str | None]:
+    ctx = stream.codec_context
     rate = int(ctx.sample_rate or 0)
     layout = getattr(ctx, "layout", None)
     channels = int(getattr(ctx, "channels", 0) or (len(layout.channels) if layout is not None else 0))
@@ -146,7 +158,7 @@ def _audio_info(stream: object, limits: MediaLimits) -> tuple[AudioStreamInfo, s
         codec=str(ctx.name),
         sample_rate=rate,
         channels=channels,
-        duration_s=_seconds(stream.duration, stream.time_base),  # type: ignore[attr-defined]
+        duration_s=_seconds(stream.duration, stream.time_base),
     )
     problem = None
     if not limits.min_sample_rate <= rate <= limits.max_sample_rate:
@@ -158,17 +170,19 @@ def _audio_info(stream: object, limits: MediaLimits) -> tuple[AudioStreamInfo, s
     return info, problem
 
 
-def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult:
+def probe_info(container: InputContainer, path: str, limits: MediaLimits) -> ProbeResult:
     """Choose the video and audio streams to decode and check them against ``limits``.
 
     A stream that cannot be decoded or is over a limit is dropped with a warning; if nothing
     usable remains, UnsupportedMediaError (or MediaError when there were no streams at all).
     """
     warnings: list[str] = []
-    streams = container.streams  # type: ignore[attr-defined]
+    streams = container.streams
     start_s = _container_start_s(container)
-    video = audio = None
-    video_index = audio_index = None
+    video: VideoStreamInfo | None = None
+    audio: AudioStreamInfo | None = None
+    video_index: int | None = None
+    audio_index: int | None = None
     problems: list[str] = []
     for kind, candidates in (("video", list(streams.video)), ("audio", list(streams.audio))):
         # prefer the container's default disposition order: first decodable stream wins
@@ -179,17 +193,18 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
             if name is None:
                 problems.append(f"{kind} codec {_codec_id(stream)} is not supported")
                 continue
+            stream_info: VideoStreamInfo | AudioStreamInfo
             if kind == "video":
-                info, problem = _video_info(stream, limits)
+                stream_info, problem = _video_info(cast("VideoStream", stream), limits)
             else:
-                info, problem = _audio_info(stream, limits)
+                stream_info, problem = _audio_info(cast("AudioStream", stream), limits)
             if problem:
                 problems.append(problem)
                 continue
-            if kind == "video":
-                video, video_index = info, stream.index
+            if isinstance(stream_info, VideoStreamInfo):
+                video, video_index = stream_info, stream.index
             else:
-                audio, audio_index = info, stream.index
+                audio, audio_index = stream_info, stream.index
             break
     if video is None and audio is None:
         if problems:
@@ -201,9 +216,10 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
         "video", [s for s in streams.video if not _is_attached_picture(s)], video_index
     )
     warnings += _ignored_streams("audio", list(streams.audio), audio_index)
-    duration = None
-    if getattr(container, "duration", None):
-        duration = float(container.duration) / 1_000_000  # type: ignore[attr-defined]
+    duration: float | None = None
+    claimed = getattr(container, "duration", None)
+    if claimed:
+        duration = float(claimed) / 1_000_000
     if duration is None:
         known = [d for d in ((video and video.duration_s), (audio and audio.duration_s)) if d]
         duration = max(known) if known else None
@@ -213,11 +229,11 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
         warnings.append(
             f"container claims {duration:.0f} s; only the first {limits.max_duration_s:.0f} s (the limit) are decoded"
         )
-    if "wav" in str(container.format.name).split(","):  # type: ignore[attr-defined]
+    if "wav" in str(container.format.name).split(","):
         warnings += _wav_truncation(path)
     info = MediaInfo(
         path=path,
-        container=str(container.format.name),  # type: ignore[attr-defined]
+        container=str(container.format.name),
         duration_s=duration,
         start_s=start_s,
         video=video,
@@ -227,16 +243,16 @@ def probe_info(container: object, path: str, limits: MediaLimits) -> ProbeResult
     return ProbeResult(info=info, video_index=video_index, audio_index=audio_index, warnings=warnings)
 
 
-def _ignored_streams(kind: str, candidates: list[object], chosen: int | None) -> list[str]:
+def _ignored_streams(kind: str, candidates: Sequence[Stream], chosen: int | None) -> list[str]:
     """A warning naming the stream used when a file has several of ``kind`` (only one is decoded)."""
     if chosen is None or len(candidates) < 2:
         return []
-    used = next(s for s in candidates if s.index == chosen)  # type: ignore[attr-defined]
+    used = next(s for s in candidates if s.index == chosen)
     detail = _codec_id(used)
     if kind == "video":
-        ctx = used.codec_context  # type: ignore[attr-defined]
+        ctx = cast("VideoStream", used).codec_context
         detail += f" {ctx.width}x{ctx.height}"
-    others = ", ".join(f"#{s.index}" for s in candidates if s is not used)  # type: ignore[attr-defined]
+    others = ", ".join(f"#{s.index}" for s in candidates if s is not used)
     return [f"{len(candidates)} {kind} streams: using stream #{chosen} ({detail}); ignoring {others}"]
 
 
@@ -269,7 +285,7 @@ def _wav_truncation(path: str) -> list[str]:
     return []
 
 
-def _is_attached_picture(stream: object) -> bool:
+def _is_attached_picture(stream: Stream) -> bool:
     disposition = getattr(stream, "disposition", None)
     try:
         return bool(disposition is not None and "attached_pic" in str(disposition).lower())
@@ -277,9 +293,9 @@ def _is_attached_picture(stream: object) -> bool:
         return False
 
 
-def _codec_id(stream: object) -> str:
+def _codec_id(stream: Stream) -> str:
     try:
-        return str(stream.codec_context.name)  # type: ignore[attr-defined]
+        return str(stream.codec_context.name)
     except Exception:
         return "(unknown)"
 
@@ -287,22 +303,33 @@ def _codec_id(stream: object) -> str:
 _MAX_CONSECUTIVE_READ_ERRORS = 32  # demuxer errors in a row before a stream is abandoned
 
 
-class PacketDecoder:
+_StreamT = TypeVar("_StreamT", "VideoStream", "AudioStream")
+
+
+class PacketDecoder(Generic[_StreamT]):
     """Demux and decode one stream, skipping unreadable data and damaged packets with warnings.
 
-    Iterating yields the decoded frames of each packet. :meth:`restart` re-creates the demuxer
-    (after a seek); the running iteration continues from the new position.
+    Iterating yields the decoded frames of each packet (``av.VideoFrame`` for a video stream,
+    ``av.AudioFrame`` for an audio one). :meth:`restart` re-creates the demuxer (after a seek);
+    the running iteration continues from the new position.
     """
 
-    def __init__(self, container: object, stream: object, label: str, log: WarningLog, max_bad_packets: int):
-        self._container, self._stream = container, stream
+    def __init__(
+        self, container: InputContainer, stream: _StreamT, label: str, log: WarningLog, max_bad_packets: int
+    ):
+        self._container = container
+        self._stream: _StreamT = stream
         self._label, self._log, self._max_bad = label, log, max_bad_packets
         self.restart()
 
     def restart(self) -> None:
-        self._demux = self._container.demux(self._stream)  # type: ignore[attr-defined]
+        self._demux: Iterator[Packet[_StreamT]] = self._container.demux(self._stream)
 
-    def __iter__(self) -> Iterator[list[object]]:
+    @overload
+    def __iter__(self: PacketDecoder[VideoStream]) -> Iterator[list[VideoFrame]]: ...
+    @overload
+    def __iter__(self: PacketDecoder[AudioStream]) -> Iterator[list[AudioFrame]]: ...
+    def __iter__(self) -> Iterator[list[VideoFrame] | list[AudioFrame]]:
         import av
 
         bad_packets = read_errors = 0

@@ -7,6 +7,7 @@ decoding, so a small file that claims a gigapixel picture costs nothing.
 from __future__ import annotations
 
 import struct
+from typing import Literal
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from streamer.media.types import MediaLimits
 
 __all__ = ["decode_image", "rgb_from_bytes", "image_format", "image_size", "encode_png"]
 
-_DECODERS = {"jpeg": "mjpeg", "png": "png", "webp": "webp"}
+_DECODERS: dict[str, Literal["mjpeg", "png", "webp"]] = {"jpeg": "mjpeg", "png": "png", "webp": "webp"}
 
 
 def image_format(data: bytes) -> str | None:
@@ -76,7 +77,8 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     if fmt == "png":
         if len(data) < 24 or data[12:16] != b"IHDR":
             return None
-        return struct.unpack(">II", data[16:24])  # type: ignore[return-value]
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
     if fmt == "jpeg":
         return _jpeg_size(data)
     if fmt == "webp":

@@ -7,10 +7,16 @@ filter state between calls, so chunk boundaries add no clicks and sample counts 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from streamer.errors import InputError, MediaError
 from streamer.media.types import SAMPLE_RATE
+
+if TYPE_CHECKING:  # PyAV is imported where it is used; its types are for the checker only
+    from av.audio.frame import AudioFrame
+    from av.audio.resampler import AudioResampler
 
 __all__ = ["MonoResampler", "frame_to_mono", "pcm_to_mono", "PCM_FORMATS"]
 
@@ -20,11 +26,11 @@ PCM_FORMATS = ("s16le", "f32le")  # live PCM sample formats accepted
 _INT_SCALE = {"u8": 1 / 128.0, "s16": 1 / 32768.0, "s32": 1 / 2147483648.0, "s64": 1 / 9.223372036854776e18}
 
 
-def frame_to_mono(frame: object) -> np.ndarray:
+def frame_to_mono(frame: AudioFrame) -> np.ndarray:
     """A decoded ``av.AudioFrame`` (any sample format, any layout) as float32 mono [samples]."""
-    fmt = frame.format  # type: ignore[attr-defined]
-    channels = max(1, len(frame.layout.channels))  # type: ignore[attr-defined]
-    data = frame.to_ndarray()  # type: ignore[attr-defined]  # planar: [C, N]; packed: [1, N*C]
+    fmt = frame.format
+    channels = max(1, len(frame.layout.channels))
+    data = frame.to_ndarray()  # planar: [C, N]; packed: [1, N*C]
     if not fmt.is_planar:
         data = data.reshape(-1, channels).T
     name = fmt.name.rstrip("p")
@@ -72,7 +78,7 @@ class MonoResampler:
 
     def __init__(self) -> None:
         self._rate: int | None = None
-        self._resampler: object | None = None
+        self._resampler: AudioResampler | None = None
         self._pts = 0
 
     def push(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -100,7 +106,7 @@ class MonoResampler:
         frame.pts = self._pts
         self._pts += samples.size
         try:
-            for f in self._resampler.resample(frame):  # type: ignore[attr-defined]
+            for f in self._resampler.resample(frame):
                 out.append(f.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             raise MediaError(f"cannot resample audio from {sample_rate} Hz: {exc}") from exc
@@ -114,7 +120,7 @@ class MonoResampler:
 
         out = []
         try:
-            for f in self._resampler.resample(None):  # type: ignore[attr-defined]
+            for f in self._resampler.resample(None):
                 out.append(f.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             raise MediaError(f"cannot resample audio: {exc}") from exc

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
 
 from streamer.errors import MediaError
 from streamer.media.audio import iter_audio_frames
@@ -26,7 +27,12 @@ from streamer.media.policy import SamplingPolicy
 from streamer.media.types import AudioFrames, MediaInfo, MediaLimits, VideoFrame
 from streamer.media.video import DecodeOptions, iter_video_frames
 
+if TYPE_CHECKING:  # PyAV is imported where it is used; its types are for the checker only
+    from av.container import InputContainer
+
 __all__ = ["MediaSource", "open_media"]
+
+_T = TypeVar("_T")
 
 
 class MediaSource:
@@ -46,14 +52,14 @@ class MediaSource:
         self.block_frames = block_frames
         self.options = options or DecodeOptions()
         self._log = WarningLog(limits.max_warnings)
-        self._containers: list[object] = []
+        self._containers: list[InputContainer] = []
         container = open_container(path, limits)
         try:
             probe = probe_info(container, path, limits)
         except Exception:
-            container.close()  # type: ignore[attr-defined]
+            container.close()
             raise
-        container.close()  # type: ignore[attr-defined]
+        container.close()
         self.info: MediaInfo = probe.info
         self._video_index = probe.video_index
         self._audio_index = probe.audio_index
@@ -67,51 +73,53 @@ class MediaSource:
 
     def video(self) -> Iterator[VideoFrame]:
         """The sampled video frames in presentation order (nothing if there is no video)."""
-        if self._video_index is None:
+        index = self._video_index
+        if index is None:
             return iter(())
         return self._guarded(
             lambda c: iter_video_frames(
-                c, self._video_index, self.info, self.policy, self.limits, self._log, self.options
+                c, index, self.info, self.policy, self.limits, self._log, self.options
             )
         )
 
     def audio(self) -> Iterator[AudioFrames]:
         """The audio as 16 kHz mono 640-sample frames in blocks (nothing if there is no audio)."""
-        if self._audio_index is None:
+        index = self._audio_index
+        if index is None:
             return iter(())
         return self._guarded(
-            lambda c: iter_audio_frames(
-                c, self._audio_index, self.info, self.limits, self._log, self.block_frames
-            )
+            lambda c: iter_audio_frames(c, index, self.info, self.limits, self._log, self.block_frames)
         )
 
     def items(self) -> Iterator[VideoFrame | AudioFrames]:
         """Video frames and audio blocks merged by ``t_s`` (ties: audio first)."""
+        tagged_audio: Iterator[tuple[float, int, VideoFrame | AudioFrames]]
+        tagged_video: Iterator[tuple[float, int, VideoFrame | AudioFrames]]
         tagged_audio = ((a.t_s, 0, a) for a in self.audio())
         tagged_video = ((v.t_s, 1, v) for v in self.video())
         for _, _, item in heapq.merge(tagged_audio, tagged_video, key=lambda x: (x[0], x[1])):
             yield item
 
-    def _guarded(self, make: object) -> Iterator:
+    def _guarded(self, make: Callable[[InputContainer], Iterator[_T]]) -> Iterator[_T]:
         import av
 
         container = open_container(self.path, self.limits)
         self._containers.append(container)
         try:
-            yield from make(container)  # type: ignore[operator]
+            yield from make(container)
         except av.FFmpegError as exc:
             self._log.add(f"decoding stopped early: {exc}")
         except MemoryError as exc:
             raise MediaError(f"{self.path}: out of memory while decoding") from exc
         finally:
-            container.close()  # type: ignore[attr-defined]
+            container.close()
             if container in self._containers:
                 self._containers.remove(container)
 
     def close(self) -> None:
         """Close every container still open (iterators in progress end)."""
         for container in self._containers:
-            container.close()  # type: ignore[attr-defined]
+            container.close()
         self._containers.clear()
 
     def __enter__(self) -> MediaSource:

@@ -10,12 +10,18 @@ offered to the scene sampler as a luma thumbnail read straight from the decoded 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from streamer.media.container import PacketDecoder, WarningLog
 from streamer.media.policy import FrameSampler, SamplingMode, SamplingPolicy, make_sampler
 from streamer.media.types import MediaInfo, MediaLimits, VideoFrame
+
+if TYPE_CHECKING:  # PyAV is imported where it is used; its types are for the checker only
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame as AVVideoFrame
+    from av.video.stream import VideoStream
 
 __all__ = ["iter_video_frames", "luma_thumbnail", "DecodeOptions"]
 
@@ -34,21 +40,21 @@ class DecodeOptions:
         self.seek = seek  # jump to the keyframe before a far-away target
 
 
-def luma_thumbnail(frame: object, width: int = _THUMB_WIDTH) -> np.ndarray:
+def luma_thumbnail(frame: AVVideoFrame, width: int = _THUMB_WIDTH) -> np.ndarray:
     """A small uint8 grey picture of an ``av.VideoFrame``, read from its Y plane when it is 8-bit YUV."""
-    fmt = frame.format.name  # type: ignore[attr-defined]
-    w, h = frame.width, frame.height  # type: ignore[attr-defined]
+    fmt = frame.format.name
+    w, h = frame.width, frame.height
     step = max(1, w // width)
     eight_bit_yuv = fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and not any(
         tag in fmt for tag in ("p9", "p10", "p12", "p14", "p16", "le", "be", "f32")
     )
     if eight_bit_yuv and fmt != "gray" or fmt == "gray":
-        plane = frame.planes[0]  # type: ignore[attr-defined]
-        rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        plane = frame.planes[0]
+        rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
         return np.ascontiguousarray(rows[:h:step, :w:step])
     tw = max(1, w // step)
     th = max(1, h // step)
-    return frame.reformat(width=tw, height=th, format="gray").to_ndarray()  # type: ignore[attr-defined]
+    return frame.reformat(width=tw, height=th, format="gray").to_ndarray()
 
 
 def _wants_nonref_skip(policy: SamplingPolicy, fps: float | None) -> bool:
@@ -62,7 +68,7 @@ def _wants_nonref_skip(policy: SamplingPolicy, fps: float | None) -> bool:
 
 
 def iter_video_frames(
-    container: object,
+    container: InputContainer,
     stream_index: int,
     info: MediaInfo,
     policy: SamplingPolicy,
@@ -79,7 +85,7 @@ def iter_video_frames(
     import av
 
     opts = options or DecodeOptions()
-    stream = container.streams[stream_index]  # type: ignore[attr-defined]
+    stream = cast("VideoStream", container.streams[stream_index])  # probe_info chose a video stream
     vinfo = info.video
     assert vinfo is not None
     if sampler is None:
@@ -158,8 +164,9 @@ def iter_video_frames(
             if target is None:
                 return
             if can_seek and target - t > seek_gap_s:
+                assert stream.time_base is not None, "a demuxed stream always has a time base"
                 try:
-                    container.seek(int((target + start_s) / stream.time_base), stream=stream, backward=True)  # type: ignore[attr-defined]
+                    container.seek(int((target + start_s) / stream.time_base), stream=stream, backward=True)
                 except (av.FFmpegError, OverflowError, ValueError):
                     can_seek = False
                     break

@@ -63,6 +63,8 @@ class KVView:
 class RotaryEmbedding(torch.nn.Module):
     """RoPE tables for one layer type: ``default``, ``linear`` or ``proportional`` (partial)."""
 
+    inv_freq: torch.Tensor  # float [head_dim // 2], a non-persistent buffer
+
     def __init__(self, config: TextConfig, layer_type: str):
         super().__init__()
         theta, head_dim, factor, rotated = config.rope_dims(layer_type)

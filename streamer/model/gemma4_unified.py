@@ -14,6 +14,8 @@ norms; a per-layer scalar; gelu-tanh MLP; final logit soft-capping; tied head.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,11 +91,12 @@ class Attention(nn.Module):
 def _attend(q: torch.Tensor, kv: KVView, mask: torch.Tensor | str | None) -> torch.Tensor:
     """SDPA with GQA and scale 1.0 (q/k norms already normalise). q: [B, H, S, D] → [B, S, H*D]."""
     causal = isinstance(mask, str)  # CAUSAL: let SDPA use its causal kernel, no mask tensor
+    attn_mask = None if isinstance(mask, str) else mask
     out = F.scaled_dot_product_attention(
         q,
         kv.keys,
         kv.values,
-        attn_mask=None if causal else mask,
+        attn_mask=attn_mask,
         is_causal=causal,
         scale=1.0,
         enable_gqa=kv.keys.shape[1] != q.shape[1],
@@ -115,6 +118,8 @@ class MLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
+    layer_scalar: torch.Tensor  # [1], a buffer loaded from the checkpoint
+
     def __init__(self, config: TextConfig, index: int):
         super().__init__()
         spec = config.layers[index]
@@ -143,6 +148,15 @@ class TextModel(nn.Module):
         self.rope = nn.ModuleDict(
             {t: RotaryEmbedding(config, t) for t in sorted(set(config.layer_types or []))}
         )
+
+    # nn.ModuleList / nn.ModuleDict hand out plain modules to a type checker; these say what they hold.
+    def layer(self, index: int) -> DecoderLayer:
+        """Decoder layer ``index``."""
+        return cast(DecoderLayer, self.layers[index])
+
+    def rotary(self, layer_type: str) -> RotaryEmbedding:
+        """The RoPE tables of ``layer_type`` (``sliding_attention`` / ``full_attention``)."""
+        return cast(RotaryEmbedding, self.rope[layer_type])
 
 
 class VisionEmbedder(nn.Module):
@@ -240,7 +254,7 @@ class Gemma4Unified(nn.Module):
         text = self.config.text
         lm = self.model.language_model
         dtype = embeds.dtype
-        rope = {t: lm.rope[t](meta.positions, dtype) for t in lm.rope}
+        rope = {t: lm.rotary(t)(meta.positions, dtype) for t in lm.rope}
         window = text.effective_sliding_window
         bidir = text.use_bidirectional_attention
         rows = [meta] if caches is None else [meta.row(b) for b in range(embeds.shape[0])]
@@ -249,7 +263,8 @@ class Gemma4Unified(nn.Module):
         masks: dict[tuple[int, str], torch.Tensor | str | None] = {}
         shared: dict[int, list[KVView]] = {}  # kv source layer → per-row K/V views
         h = embeds
-        for i, layer in enumerate(lm.layers):
+        for i in range(len(lm.layers)):
+            layer = lm.layer(i)
             spec = layer.spec
             cos, sin = rope[spec.layer_type]
             attn = layer.self_attn
@@ -260,9 +275,11 @@ class Gemma4Unified(nn.Module):
                 if caches is None:
                     views = [KVView(k, v, meta.seq_index, meta.block_ids, meta.valid)]
                 else:
-                    views = [
-                        caches[b][i].update(k[b : b + 1], v[b : b + 1], rows[b]) for b in range(len(rows))
-                    ]  # type: ignore[union-attr]
+                    views = []
+                    for b, row in enumerate(rows):
+                        cache = caches[b][i]
+                        assert cache is not None, "make_cache gives every K/V-producing layer a cache"
+                        views.append(cache.update(k[b : b + 1], v[b : b + 1], row))
                 shared[i] = views
             views = shared[spec.kv_source]
             outs = []

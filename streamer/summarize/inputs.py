@@ -76,7 +76,8 @@ def plan_jobs(files: list[Path], out: str | None, fmt: str, *, several: bool = F
     if target.is_dir() or out.endswith(("/", os.sep)) or len(files) > 1 or several:
         if target.exists() and not target.is_dir():
             raise InputError(f"--out {out} is a file, but several inputs need a directory")
-        jobs, seen = [], {}
+        jobs: list[Job] = []
+        seen: dict[Path, Path] = {}  # output → the input that writes it
         for f in files:
             output = target / f"{f.stem}.{fmt}"
             if output in seen:

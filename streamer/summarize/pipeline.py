@@ -169,6 +169,7 @@ class _Run:
         chunk_s, position = self.options.chunk_s, self.state.position_s
         current: int | None = None
         prev_t: float | None = None  # the previous pushed item's time within the current chunk
+        assert self.session is not None
         for item in items:
             gap = self.gaps.observe(item)
             if gap is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -84,7 +85,10 @@ def load_prompts(path: str | Path | None) -> Prompts:
         raise InputError(f"cannot read the prompt file {file}: {exc}") from exc
     if file.suffix.lower() != ".toml":
         return replace(Prompts(), summary=text.strip())
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser before it joined the standard library
+        import tomli as tomllib
 
     try:
         table = tomllib.loads(text)
