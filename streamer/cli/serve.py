@@ -10,10 +10,28 @@ import argparse
 import dataclasses
 import sys
 
+from streamer.cli.args import CONTEXT_TOKENS, FPS, TOKENS, number, text
 from streamer.cli.common import add_model_arguments
-from streamer.errors import InputError
 
 __all__ = ["add_arguments", "run"]
+
+PORT = number(int, 0, 65_535)
+_BYTES = number(int, 1, 1 << 34)
+_PIXELS = number(int, 1, 1 << 16)
+_SECONDS = number(float, 0.0, 1e7, lo_open=True)
+_RATE = number(int, 1_000, 384_000)
+_COUNT = number(int, 1, 1 << 20)
+# each limit's option type: the CLI's range; ServeLimits checks its own again
+_LIMIT_TYPES = {
+    "max_message_bytes": _BYTES, "max_image_width": _PIXELS, "max_image_height": _PIXELS,
+    "max_image_pixels": number(int, 1, 1 << 32), "min_sample_rate": _RATE, "max_sample_rate": _RATE,
+    "max_channels": number(int, 1, 64), "max_fps": FPS, "max_sessions": number(int, 1, 100_000),
+    "max_session_s": _SECONDS, "go_away_notice_s": _SECONDS, "idle_timeout_s": _SECONDS,
+    "max_outbound_messages": _COUNT, "stats_interval_s": number(float, 0.0, 3600.0),
+    "max_new_tokens": TOKENS, "max_context_tokens": CONTEXT_TOKENS, "max_question_chars": _COUNT,
+    "max_text_chars": number(int, 1, 1 << 24), "max_pending_bytes": number(int, 1 << 20, 1 << 34),
+    "max_pending_tokens": number(int, 256, 1 << 24),
+}  # fmt: skip
 
 _LIMIT_HELP = {
     "max_message_bytes": "bytes of one client message",
@@ -31,7 +49,7 @@ _LIMIT_HELP = {
     "max_outbound_messages": "server messages queued per connection",
     "stats_interval_s": "seconds between stats messages (0: only after answers)",
     "max_new_tokens": "largest answer a client may ask for, tokens",
-    "max_context_tokens": "largest KV budget a client may ask for, tokens (default: the engine's)",
+    "max_context_tokens": "largest KV budget a client may ask for, tokens (None: the engine default)",
     "max_question_chars": "characters of one question",
     "max_text_chars": "characters of one text turn or system prompt",
     "max_pending_bytes": "bytes of media queued per session",
@@ -43,25 +61,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from streamer.serve.limits import ServeLimits
 
     add_model_arguments(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument(
-        "--http-port", type=int, default=8000, help="HTTP/WebSocket port (default 8000; 0: any)"
+        "--host", type=text, default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (default 50051; 0: any)")
+    parser.add_argument(
+        "--http-port", type=PORT, default=8000, help="HTTP/WebSocket port, 0-65535 (default 8000; 0: any)"
+    )
+    parser.add_argument(
+        "--grpc-port", type=PORT, default=50051, help="gRPC port, 0-65535 (default 50051; 0: any)"
+    )
     parser.add_argument("--no-grpc", action="store_true", help="do not start the gRPC server")
     parser.add_argument(
-        "--api-key", default=None, metavar="KEY",
+        "--api-key", type=text, default=None, metavar="KEY",
         help="required from clients (default: $STREAMER_API_KEY); mandatory off loopback",
     )  # fmt: skip
     parser.add_argument(
-        "--tls-cert", default=None, metavar="FILE", help="PEM certificate chain (with --tls-key)"
+        "--tls-cert", type=text, default=None, metavar="FILE", help="PEM certificate chain (with --tls-key)"
     )
-    parser.add_argument("--tls-key", default=None, metavar="FILE", help="PEM private key")
+    parser.add_argument("--tls-key", type=text, default=None, metavar="FILE", help="PEM private key")
     parser.add_argument(
-        "--grace-s", type=float, default=10.0, help="seconds answers may finish after SIGTERM (default 10)"
-    )
+        "--grace-s", type=number(float, 0.0, 3600.0), default=10.0,
+        help="seconds answers may finish after SIGTERM, 0-3600 (default 10)",
+    )  # fmt: skip
     parser.add_argument(
-        "--web-dir", default=None, metavar="DIR", help="browser client folder (default: frontends/web)"
+        "--web-dir",
+        type=text,
+        default=None,
+        metavar="DIR",
+        help="browser client folder (default: frontends/web)",
     )
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
@@ -72,11 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits = parser.add_argument_group("limits")
     defaults = ServeLimits()
     for f in dataclasses.fields(ServeLimits):
-        default = getattr(defaults, f.name)
-        kind = float if isinstance(default, float) else int
+        kind = _LIMIT_TYPES[f.name]
         limits.add_argument(
             "--" + f.name.replace("_", "-"), type=kind, default=None, metavar="N",
-            help=f"{_LIMIT_HELP.get(f.name, '')} (default {default})",
+            help=f"{_LIMIT_HELP[f.name]}: {kind.describe()} (default {getattr(defaults, f.name)})",
         )  # fmt: skip
 
 
@@ -99,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     from streamer.serve.options import ServeOptions
 
     limits = _limits(args)
-    if args.grace_s < 0:
-        raise InputError("--grace-s must be >= 0")
     options = ServeOptions(
         host=args.host,
         http_port=args.http_port,

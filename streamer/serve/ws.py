@@ -25,11 +25,11 @@ Framing (``docs/protocol.md`` has the full description and an example exchange):
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import struct
 from typing import Any
 
+from streamer import jsonio
 from streamer.errors import ProtocolError
 from streamer.serve.hub import LiveHub
 from streamer.serve.live import CloseReason, LiveProtocol, LiveState
@@ -88,7 +88,7 @@ def decode_client(text: str | None, data: bytes | None, max_bytes: int) -> Clien
     if text is None:
         raise ProtocolError("empty message", WireCode.BAD_MESSAGE.value)
     try:
-        obj = json.loads(text)
+        obj = jsonio.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"malformed JSON: {exc}", WireCode.BAD_MESSAGE.value) from None
     return client_message_from_dict(obj)
@@ -167,12 +167,12 @@ def encode_media(message: Frame | Audio) -> bytes:
 
 def encode_server(message: ServerMessage) -> str:
     """A server message as JSON text."""
-    return json.dumps(to_dict(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return jsonio.dumps(to_dict(message), ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_server(text: str) -> dict[str, Any]:
     """A server message's JSON as a dict (clients)."""
-    obj = json.loads(text)
+    obj = jsonio.loads(text)
     if not isinstance(obj, dict) or "type" not in obj:
         raise ProtocolError("a server message must be an object with a type")
     return obj
