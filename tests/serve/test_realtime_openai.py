@@ -203,3 +203,15 @@ def test_auth_on(keyed_server):
                 pass
 
     run(body(), 120)
+
+
+def test_auth_off_takes_any_key_or_none(server):
+    from websockets.asyncio.client import connect
+
+    async def body():
+        async with _client(server, key="anything").realtime.connect(model="gemma-4") as conn:
+            assert (await conn.recv()).type == "session.created"
+        async with connect(f"ws://127.0.0.1:{server.port}/v1/realtime") as ws:  # no key at all
+            assert json.loads(await ws.recv())["type"] == "session.created"
+
+    run(body(), 60)
