@@ -14,7 +14,7 @@ import numpy as np
 from streamer.errors import InputError, MediaError, UnsupportedMediaError
 from streamer.media.types import MediaLimits
 
-__all__ = ["decode_image", "rgb_from_bytes", "image_format", "image_size", "encode_png"]
+__all__ = ["decode_image", "rgb_from_bytes", "image_format", "image_size", "encode_png", "encode_jpeg"]
 
 _DECODERS: dict[str, Literal["mjpeg", "png", "webp"]] = {"jpeg": "mjpeg", "png": "png", "webp": "webp"}
 
@@ -153,5 +153,23 @@ def encode_png(image: np.ndarray) -> bytes:
     ctx = av.CodecContext.create("png", "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "rgb24"
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+    return b"".join(bytes(p) for p in packets)
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 5) -> bytes:
+    """A uint8 [H, W, 3] RGB array as baseline JPEG bytes (live clients, benchmarks).
+
+    ``quality`` is FFmpeg's qscale: 2 (best) to 31 (smallest); 5 is about a browser's 0.8.
+    Odd sizes are fine (4:2:0 chroma is rounded up).
+    """
+    import av
+
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    height, width = image.shape[:2]
+    ctx = av.CodecContext.create("mjpeg", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuvj420p"
+    ctx.options = {"qmin": str(quality), "qmax": str(quality)}
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj420p")
     packets = list(ctx.encode(frame)) + list(ctx.encode(None))
     return b"".join(bytes(p) for p in packets)

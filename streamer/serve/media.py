@@ -22,7 +22,7 @@ from streamer.media.types import AudioFrames, VideoFrame
 from streamer.serve.limits import ServeLimits
 from streamer.serve.messages import IMAGE_FORMATS, PCM_FORMATS, Audio, Frame
 
-__all__ = ["LiveMedia"]
+__all__ = ["LiveMedia", "warm_up"]
 
 INLINE_BYTES = 64 << 10  # pictures / PCM chunks larger than this are decoded in a worker thread
 
@@ -63,6 +63,16 @@ class LiveMedia:
         return await _run(
             len(msg.data), lambda: audio.push(msg.data, msg.format, msg.sample_rate, msg.channels, msg.t_s)
         )
+
+
+def warm_up() -> None:
+    """Load the image codecs once (PyAV's import and first decoder cost ~0.5 s), before serving,
+    so the first client's first frame does not stall the event loop."""
+    import numpy as np
+
+    from streamer.media.image import decode_image, encode_jpeg
+
+    decode_image(encode_jpeg(np.zeros((16, 16, 3), dtype=np.uint8)))
 
 
 async def _run(nbytes: int, work: Callable[[], Any]) -> Any:

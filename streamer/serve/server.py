@@ -26,6 +26,7 @@ from streamer.errors import InputError
 from streamer.serve.app import create_app
 from streamer.serve.auth import ApiKeyAuth, check_bind
 from streamer.serve.hub import LiveHub
+from streamer.serve.media import warm_up
 from streamer.serve.metrics import ServeMetrics
 from streamer.serve.options import ServeOptions
 from streamer.serve.ws import HEADER_BYTES
@@ -82,13 +83,16 @@ async def serve(
     options: ServeOptions,
     on_ready: Callable[[Listening], None] | None = None,
     stop: asyncio.Event | None = None,
+    stop_engine: bool = True,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or ``stop``), then drain; the engine is stopped at the end."""
+    """Serve until SIGTERM/SIGINT (or ``stop``), then drain; the engine is stopped at the end
+    unless ``stop_engine`` is False (a caller that runs it again, e.g. a benchmark)."""
     import uvicorn
 
     check_bind(options.host, options.api_key)
     if (options.tls_cert is None) != (options.tls_key is None):
         raise InputError("--tls-cert and --tls-key go together")
+    warm_up()
     engine = AsyncEngine(engine_loop)
     hub = LiveHub(engine, options.limits)
     app = create_app(hub, ApiKeyAuth(options.api_key), ServeMetrics(), options.web_dir)
@@ -140,7 +144,8 @@ async def serve(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10.0)
-        await engine.stop()
+        if stop_engine:
+            await engine.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
