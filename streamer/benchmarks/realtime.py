@@ -13,12 +13,16 @@ native form:
 
 Two measurements, live and realtime alternating ``--repeats`` times:
 
-* **core** (no socket): server time per step of the script inside the protocol core, from
-  wire bytes to the engine call returning (live: ``decode_client`` + ``LiveProtocol.receive``;
-  realtime: ``RealtimeProtocol.receive`` of each of the step's events), median µs: a 100 ms
-  audio chunk, the per-second commit (realtime only: appends only buffer, the commit decodes),
-  a frame, a question (live ``ask``; realtime ``conversation.item.create`` + ``response.create``),
-  and one second of audio all told (ten chunks, plus the commit);
+* **core** (no socket, the engine's prefill paused between questions so that its thread does
+  not compete for the CPU): server time per step of the script, from wire bytes to the engine
+  call returning (live: ``decode_client`` + ``LiveProtocol.receive``; realtime:
+  ``RealtimeProtocol.receive`` of each of the step's events), median µs: a 100 ms audio chunk,
+  the per-second commit (realtime only: appends only buffer, the commit decodes), a frame, a
+  question (live ``ask``; realtime ``conversation.item.create`` + ``response.create``), and one
+  second of audio all told (ten chunks, plus the commit). "outside core" is the part of a step
+  spent outside the shared live core's media handling (its ``ingest_done`` observer hook times
+  that): wire decoding and, for realtime, JSON, base64 and the translation — the per-event
+  overhead proper, free of the decode time that varies with the machine's load;
 * **websocket**: a real WebSocket to an in-process ``streamer serve`` (uvicorn, same process:
   client and server share the CPU) — wall time of the whole session, events each way, the
   question → done latency, and the overhead per client event ``(realtime − live) / events``.
@@ -59,21 +63,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _jpeg() -> bytes:
-    """A 640×360 JPEG with smooth content (a camera-like size: ~20-40 KB)."""
-    from fractions import Fraction
-
-    import av
+    """A 640×360 JPEG with smooth content, as a camera would send."""
     import numpy as np
+
+    from streamer.media.image import encode_jpeg
 
     y, x = np.mgrid[0:360, 0:640]
     rgb = np.stack([(x * 255 // 639), (y * 255 // 359), ((x + y) % 256)], axis=-1).astype(np.uint8)
     rgb[100:200, 200:400] = (200, 40, 40)
-    codec = av.CodecContext.create("mjpeg", "w")
-    codec.width, codec.height, codec.pix_fmt = 640, 360, "yuvj420p"
-    codec.time_base = Fraction(1, 25)
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")
-    packets = list(codec.encode(frame)) + list(codec.encode(None))
-    return bytes(packets[0])
+    return encode_jpeg(rgb)
 
 
 def _pcm() -> bytes:
@@ -153,63 +151,103 @@ class _Work:
 # ---- core: the protocol objects, no socket -----------------------------------------------------
 
 
-async def _core_live(work: _Work, engine: Any) -> dict[str, list[float]]:
+def _ingest_recorder() -> Any:
+    """A LiveObserver that adds up the live core's own time per frame / audio message."""
+    from streamer.serve.hub import LiveObserver
+
+    class Ingest(LiveObserver):
+        seconds = 0.0
+
+        def ingest_done(self, kind: str, seconds: float) -> None:
+            self.seconds += seconds
+
+    return Ingest()
+
+
+async def _core(work: _Work, engine: Any, endpoint: str) -> dict[str, list[float]]:
+    """Per script step: ``kind`` = the endpoint's time, ``kind:own`` = the part outside the shared core."""
     from streamer.engine.aio import AsyncEngine
     from streamer.serve.hub import LiveHub
     from streamer.serve.limits import ServeLimits
-    from streamer.serve.messages import AnswerDone, Setup
-    from streamer.serve.ws import decode_client
 
-    hub = LiveHub(AsyncEngine(engine), ServeLimits(stats_interval_s=0))
-    proto = hub.connect("bench")
-    await proto.receive(Setup(seq=0))
-    limit = hub.limits.max_message_bytes
+    ingest = _ingest_recorder()
+    hub = LiveHub(AsyncEngine(engine), ServeLimits(stats_interval_s=0), observer=ingest)
+    step, finish, close, live = await (
+        _live_steps(hub, work) if endpoint == "live" else _realtime_steps(hub, work)
+    )
     times: dict[str, list[float]] = {}
-    seq = 1
+    session = None
     for kind, t_s in work.script:
-        wire = _live_wire(kind, t_s, seq, work.jpeg, work.pcm, work.args.answer_tokens)
-        if wire is None:
+        before = ingest.seconds
+        spent = await step(kind, t_s)
+        if spent is None:
             continue
-        seq += 1
-        started = time.perf_counter()
-        await proto.receive(decode_client(wire[0], wire[1], limit))
-        times.setdefault(kind, []).append(time.perf_counter() - started)
+        times.setdefault(kind, []).append(spent)
+        if kind in ("audio", "commit", "frame"):
+            times.setdefault(f"{kind}:own", []).append(spent - (ingest.seconds - before))
+        if session is None and live.session is not None:  # (realtime opens it at the first input)
+            session = live.session.session
+            session.pause_prefill()  # the engine thread stays off the CPU between questions
         if kind == "question":
-            while not any(isinstance(m, AnswerDone) for m in proto.pending()):
-                await asyncio.sleep(0.0005)
-        else:
-            proto.pending()
-    await proto.connection_lost()
+            assert session is not None
+            session.resume_prefill()
+            await finish()
+            session.pause_prefill()
+    await close()
     return times
 
 
-async def _core_realtime(work: _Work, engine: Any) -> dict[str, list[float]]:
-    from streamer.engine.aio import AsyncEngine
-    from streamer.serve.hub import LiveHub
-    from streamer.serve.limits import ServeLimits
+async def _live_steps(hub: Any, work: _Work) -> tuple[Any, Any, Any, Any]:
+    from streamer.serve.messages import AnswerDone, Setup
+    from streamer.serve.ws import decode_client
+
+    proto = hub.connect("bench")
+    await proto.receive(Setup(seq=0))
+    limit, seq = hub.limits.max_message_bytes, [1]
+
+    async def step(kind: str, t_s: float) -> float | None:
+        wire = _live_wire(kind, t_s, seq[0], work.jpeg, work.pcm, work.args.answer_tokens)
+        if wire is None:
+            return None
+        seq[0] += 1
+        started = time.perf_counter()
+        await proto.receive(decode_client(wire[0], wire[1], limit))
+        spent = time.perf_counter() - started
+        if kind != "question":
+            proto.pending()
+        return spent
+
+    async def finish() -> None:
+        while not any(isinstance(m, AnswerDone) for m in proto.pending()):
+            await asyncio.sleep(0.0005)
+
+    return step, finish, proto.connection_lost, proto
+
+
+async def _realtime_steps(hub: Any, work: _Work) -> tuple[Any, Any, Any, Any]:
     from streamer.serve.realtime import RealtimeProtocol
 
-    hub = LiveHub(AsyncEngine(engine), ServeLimits(stats_interval_s=0))
     proto = RealtimeProtocol(hub, "bench")
     await proto.start()
     await proto.receive(jsonio.dumps({"type": "session.update", "session": {"type": "realtime"}}))
-    times: dict[str, list[float]] = {}
-    for kind, t_s in work.script:
+
+    async def step(kind: str, t_s: float) -> float | None:
         spent = 0.0
         for text in _realtime_wire(kind, t_s, work.jpeg_b64, work.pcm_b64, work.args.answer_tokens):
             started = time.perf_counter()
             await proto.receive(text)
             spent += time.perf_counter() - started
-        times.setdefault(kind, []).append(spent)
-        if kind == "question":
-            while not any(e["type"] == "response.done" for e in proto.pending()):
-                await asyncio.sleep(0.0005)
-        else:
+        if kind != "question":
             errors = [e for e in proto.pending() if e["type"] == "error"]
             if errors:
                 raise RuntimeError(f"realtime refused the bench's input: {errors[0]['error']}")
-    await proto.connection_lost()
-    return times
+        return spent
+
+    async def finish() -> None:
+        while not any(e["type"] == "response.done" for e in proto.pending()):
+            await asyncio.sleep(0.0005)
+
+    return step, finish, proto.connection_lost, proto.live
 
 
 # ---- websocket: a real server --------------------------------------------------------------------
@@ -319,8 +357,8 @@ def run(args: argparse.Namespace) -> int:
     engine = work.engine()
     try:
         for _ in range(args.repeats):
-            for name, fn in (("live", _core_live), ("realtime", _core_realtime)):
-                for kind, values in asyncio.run(fn(work, engine)).items():
+            for name in ("live", "realtime"):
+                for kind, values in asyncio.run(_core(work, engine, name)).items():
                     core[name].setdefault(kind, []).extend(values)
     finally:
         engine.stop()
@@ -339,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace, work: _Work, core: dict, sockets: dict) -> dict[str, Any]:
-    kinds = ("audio", "commit", "frame", "question")
+    kinds = ("audio", "audio:own", "commit", "commit:own", "frame", "frame:own", "question")
     per_kind = {
         kind: {name: _median_us(core[name].get(kind, [])) for name in ("live", "realtime")} for kind in kinds
     }
@@ -380,7 +418,8 @@ def _table(r: dict[str, Any]) -> str:
     ]
     for kind, v in r["core_median_us"].items():
         live, rt = v["live"], v["realtime"]
-        kind = {"audio": "audio 100 ms", "commit": "commit"}.get(kind, kind)
+        kind = {"audio": "audio 100 ms", "audio:own": "  outside core", "commit:own": "  outside core",
+                "frame:own": "  outside core"}.get(kind, kind)  # fmt: skip
         live_s = "-" if live != live else f"{live:.0f} us"
         over = "-" if live != live else f"{rt - live:+.0f} us"
         lines.append(f"{kind:<14} {live_s:>12} {rt:>11.0f} us {over:>10}")

@@ -23,6 +23,7 @@ def test_bench_realtime_reports_both_endpoints():
     for kind in ("audio", "frame", "question"):
         assert core[kind]["live"] > 0 and core[kind]["realtime"] > 0
     assert core["commit"]["realtime"] > 0 and core["commit"]["live"] is None  # live has no commit
+    assert 0 < core["frame:own"]["realtime"] < core["frame"]["realtime"]
     ws = out["websocket"]
     assert ws["live"]["sent"] == 3 * 11 + 1  # 10 audio chunks + a frame per second, one question
     assert ws["realtime"]["sent"] == 3 * 12 + 2  # + a commit per second; the question is two events
