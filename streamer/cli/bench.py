@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "summarize": "end-to-end summarization of a long generated recording",
     "serve-core": "event-loop heartbeat, inter-token gaps and a fast pusher's memory vs the naive seam",
     "serve": "live endpoints on loopback: per-frame WebSocket ingest overhead, a 20-session load test",
+    "realtime": "per-event cost of /v1/realtime (OpenAI protocol) vs /v1/live on the same session",
     "ray-serve": "Ray Serve path vs streamer serve: per-message/answer overhead, 1 vs 2 replica throughput",
 }
 

@@ -72,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-grpc", action="store_true", help="do not start the gRPC server")
     parser.add_argument(
+        "--summarize-dir", type=text, default=None, metavar="DIR",
+        help="let gRPC Summarize read recordings under DIR on this machine (default: uploads only)",
+    )  # fmt: skip
+    parser.add_argument(
         "--api-key", type=text, default=None, metavar="KEY",
         help="required from clients (default: $STREAMER_API_KEY); mandatory off loopback",
     )  # fmt: skip
@@ -120,6 +124,18 @@ def _limits(args: argparse.Namespace):  # noqa: ANN202 - ServeLimits
     return ServeLimits(**given)
 
 
+def _existing_dir(path: str | None) -> str | None:
+    from pathlib import Path
+
+    from streamer.errors import InputError
+
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise InputError(f"--summarize-dir {path}: not a directory")
+    return str(Path(path).resolve())
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -139,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         grace_s=args.grace_s,
         web_dir=args.web_dir,
         log_level=args.log_level,
+        summarize_dir=_existing_dir(args.summarize_dir),
     )
     check_bind(options.host, options.api_key)  # before loading a model
     if args.ray is not None:  # the same app on Ray Serve replicas; nothing loads here

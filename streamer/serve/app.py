@@ -4,6 +4,7 @@
     GET /healthz   the engine's health as JSON (200 ok / 503 otherwise); never needs a key
     GET /metrics   Prometheus text (needs the key when one is set)
     WS  /v1/live   the live protocol (streamer.serve.ws); the key in a header or ?api_key=
+    WS  /v1/realtime  the OpenAI Realtime protocol (streamer.serve.realtime_ws), same key rules
 
 The app owns no engine: it is built around a :class:`~streamer.serve.live.LiveHub`, so the
 same app can be served by uvicorn here or mounted as a Ray Serve (FastAPI/ASGI) ingress.
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocket
 from streamer.serve.auth import ApiKeyAuth
 from streamer.serve.hub import LiveHub
 from streamer.serve.metrics import CONTENT_TYPE, ServeMetrics
+from streamer.serve.realtime_ws import realtime_endpoint
 from streamer.serve.ws import run_live_websocket
 
 __all__ = ["create_app", "default_web_dir"]
@@ -88,6 +90,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         WebSocketRoute("/v1/live", live),
+        WebSocketRoute("/v1/realtime", realtime_endpoint(hub, auth)),  # OpenAI Realtime (docs/realtime.md)
     ]
     if web is not None:
         routes.append(Mount("/", StaticFiles(directory=str(web), html=True), name="web"))

@@ -195,6 +195,10 @@ class LiveProtocol:
         self._last_input_at = self._clock()
         self._error(error, error.seq)
 
+    def touch(self) -> None:
+        """Client activity that is not a live message (an adapter buffering input) resets the idle clock."""
+        self._last_input_at = self._clock()
+
     async def _dispatch(self, message: ClientMessage) -> None:
         if isinstance(message, Frame):
             await self._frame(message)

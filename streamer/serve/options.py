@@ -21,3 +21,4 @@ class ServeOptions:
     grace_s: float = 10.0  # seconds answers may run on after SIGTERM before they are cancelled
     web_dir: str | None = None  # the browser client's folder (None: frontends/web of this checkout)
     log_level: str = "info"  # uvicorn's log level
+    summarize_dir: str | None = None  # server-side folder gRPC Summarize may read (None: uploads only)

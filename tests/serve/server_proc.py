@@ -45,11 +45,12 @@ class ServerProcess:
 
 @contextmanager
 def serve_process(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 90.0
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90.0, grpc_port: int | None = None
 ) -> Iterator[ServerProcess]:
-    """``python -m streamer serve --http-port 0 --no-grpc ARGS`` until it listens; terminated at exit."""
+    """``python -m streamer serve --http-port 0 --no-grpc ARGS`` (or ``--grpc-port``) until it listens."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    cmd = [sys.executable, "-m", "streamer", "serve", "--http-port", "0", "--no-grpc", *args]
+    grpc = ["--grpc-port", str(grpc_port)] if grpc_port is not None else ["--no-grpc"]
+    cmd = [sys.executable, "-m", "streamer", "serve", "--http-port", "0", *grpc, *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )

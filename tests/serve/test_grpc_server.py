@@ -195,3 +195,11 @@ def test_tls(tmp_path):
             engine.stop()
 
     run(main())
+
+
+def test_serve_options_carry_the_summarize_dir_to_grpc(tmp_path):
+    from streamer.serve.grpc_server import GrpcOptions
+    from streamer.serve.options import ServeOptions
+
+    assert GrpcOptions.from_serve(ServeOptions()).summarize_dir is None
+    assert GrpcOptions.from_serve(ServeOptions(summarize_dir=str(tmp_path))).summarize_dir == str(tmp_path)

@@ -1,4 +1,5 @@
-"""A bounded load test on loopback: 20 live WebSocket sessions at 1 fps + audio with the bundled model.
+"""A bounded load test on loopback: 20 live WebSocket sessions at 1 fps + audio with the bundled model,
+plus a robot controller's gRPC ``Ask`` at 5 Hz (500 ms deadline) on the same server.
 
 What it asserts holds whether or not the machine keeps up in real time: no error but the documented
 overload one, exactly one answer_done per question, memory flat after warm-up (the per-session
@@ -14,6 +15,7 @@ import os
 import pytest
 
 from streamer.benchmarks.serve import LoadConfig, run_load
+from streamer.benchmarks.serve_grpc import ask_at_rate
 
 from .server_proc import serve_process
 
@@ -25,14 +27,31 @@ def _rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_twenty_live_sessions(bundled_dir):
     env = {"STREAMER_HOME": os.environ["STREAMER_HOME"]}
     cfg = LoadConfig(sessions=20, seconds=40.0, fps=1.0, ask_every_s=10.0, answer_tokens=8)
     # a live deployment's queue: ~2 MiB (~9 frames of 320x240) per session, beyond it frames drop
     limits = ("--max-pending-bytes", str(2 << 20), "--stats-interval-s", "1")
-    with serve_process(*limits, env=env) as server:
-        result = asyncio.run(run_load(server.ws, cfg, rss=lambda: _rss_mb(server.proc.pid)))
+    grpc_port = _free_port()
+
+    async def both():  # the WebSocket sessions and the controller at once
+        return await asyncio.gather(
+            run_load(server.ws, cfg, rss=lambda: _rss_mb(server.proc.pid)),
+            ask_at_rate(f"127.0.0.1:{grpc_port}", hz=5.0, seconds=cfg.seconds, deadline_s=0.5),
+        )
+
+    with serve_process(*limits, env=env, grpc_port=grpc_port) as server:
+        result, controller = asyncio.run(both())
         assert server.terminate() == 0
+    print(f"\ngRPC Ask at 5 Hz: {controller}")
     print(
         f"\nload: {result.sessions} sessions x {result.seconds:g} s: {result.answers} answers "
         f"({result.answers_not_completed} not completed, {result.asks_skipped} asks skipped while answering), "
@@ -54,3 +73,7 @@ def test_twenty_live_sessions(bundled_dir):
     assert result.frames_in_context + result.dropped_frames <= result.frames_sent
     assert result.frames_in_context > 0 and result.audio_s_in_context > 0
     assert result.rss_growth_after_warmup_pct is not None and result.rss_growth_after_warmup_pct < 10
+    # The controller: every call answered in time or refused with DEADLINE_EXCEEDED, nothing else.
+    assert controller["calls"] == round(5.0 * cfg.seconds)
+    assert controller["ok"] + controller["deadline_exceeded"] == controller["calls"], controller
+    assert not controller["errors"], controller
