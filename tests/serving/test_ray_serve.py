@@ -107,6 +107,9 @@ def test_every_message_of_a_session_reaches_its_replica(app):
         pass
     assert stats["session_id"] == ready["session_id"] and stats["last_consumed_seq"] == live.seq
     live.close()
+    # the app's other live endpoint (OpenAI Realtime) comes through the same proxy unchanged
+    with connect(f"ws://{app}/v1/realtime", open_timeout=30) as realtime:
+        assert json.loads(realtime.recv(timeout=30))["type"] == "session.created"
 
 
 def test_grpc_live_and_ask_through_serves_proxy(app, ray_cluster):
