@@ -26,7 +26,7 @@ from streamer.serve.auth import ApiKeyAuth
 from streamer.serve.hub import LiveHub
 from streamer.serve.metrics import CONTENT_TYPE, ServeMetrics
 from streamer.serve.realtime_ws import realtime_endpoint
-from streamer.serve.ws import run_live_websocket
+from streamer.serve.ws import refuse_unauthorized, run_live_websocket
 
 __all__ = ["create_app", "default_web_dir"]
 
@@ -74,12 +74,7 @@ def create_app(
 
     async def live(websocket: WebSocket) -> None:
         if not auth.check(websocket.headers, websocket.query_params):
-            hub.observer.error_sent("unauthorized")
-            if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                denial = PlainTextResponse("unauthorized: missing or wrong API key\n", status_code=401)
-                await websocket.send_denial_response(denial)
-            else:
-                await websocket.close(code=1008, reason="unauthorized")  # before accept: HTTP 403
+            await refuse_unauthorized(websocket, hub)
             return
         await websocket.accept()
         client = websocket.client

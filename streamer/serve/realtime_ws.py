@@ -19,20 +19,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.responses import PlainTextResponse
-
 from streamer import jsonio
 from streamer.serve.auth import ApiKeyAuth
 from streamer.serve.hub import LiveHub
-from streamer.serve.messages import WireCode
 from streamer.serve.realtime import RealtimeProtocol
-from streamer.serve.ws import WS_CLOSE_CODES
+from streamer.serve.ws import WS_CLOSE_CODES, end_connection, refuse_unauthorized
 
 __all__ = ["SUBPROTOCOL", "KEY_SUBPROTOCOL", "realtime_endpoint", "run_realtime_websocket"]
 
 SUBPROTOCOL = "realtime"  # what browsers offer (and are answered with)
 KEY_SUBPROTOCOL = "openai-insecure-api-key."  # + the key: how a browser passes it without headers
-_WRITER_WAIT_S = 5.0  # seconds a finished connection waits for its last events to be written
 
 
 def _subprotocol_key(offered: list[str]) -> str | None:
@@ -52,12 +48,7 @@ def realtime_endpoint(hub: LiveHub, auth: ApiKeyAuth) -> Callable[[Any], Awaitab
             key is not None and auth.check({"authorization": f"Bearer {key}"})
         )
         if not allowed:
-            hub.observer.error_sent(WireCode.UNAUTHORIZED.value)
-            if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                denial = PlainTextResponse("unauthorized: missing or wrong API key\n", status_code=401)
-                await websocket.send_denial_response(denial)
-            else:
-                await websocket.close(code=1008, reason="unauthorized")  # before accept: HTTP 403
+            await refuse_unauthorized(websocket, hub)
             return
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         client = websocket.client
@@ -85,12 +76,7 @@ async def run_realtime_websocket(
     except Exception:  # the socket failed under us (the protocol raises nothing): the peer is gone
         gone = True
     finally:
-        if not gone:
-            await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
-        await proto.connection_lost()
-        if not writer.done():
-            writer.cancel()
-            await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
+        await end_connection(proto, writer, gone)
 
 
 async def _write(websocket: Any, proto: RealtimeProtocol) -> None:

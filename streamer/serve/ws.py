@@ -204,12 +204,30 @@ async def run_live_websocket(websocket: Any, hub: LiveHub, peer: str = "") -> No
     except Exception:  # the socket failed under us (our own code raises nothing): the peer is gone
         gone = True
     finally:
-        if not gone:
-            await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
-        await proto.connection_lost()
-        if not writer.done():
-            writer.cancel()
-            await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
+        await end_connection(proto, writer, gone)
+
+
+async def end_connection(proto: Any, writer: asyncio.Task[None], gone: bool) -> None:
+    """After the read loop of a WebSocket (live or realtime): let the writer flush unless the peer is
+    gone, tell the protocol, and stop the writer."""
+    if not gone:
+        await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
+    await proto.connection_lost()
+    if not writer.done():
+        writer.cancel()
+        await asyncio.wait([writer], timeout=_WRITER_WAIT_S)
+
+
+async def refuse_unauthorized(websocket: Any, hub: LiveHub) -> None:
+    """Refuse a WebSocket whose API key is missing or wrong: HTTP 401 where the server can send one."""
+    from starlette.responses import PlainTextResponse
+
+    hub.observer.error_sent(WireCode.UNAUTHORIZED.value)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        denial = PlainTextResponse("unauthorized: missing or wrong API key\n", status_code=401)
+        await websocket.send_denial_response(denial)
+    else:
+        await websocket.close(code=1008, reason="unauthorized")  # before accept: HTTP 403
 
 
 async def _write(websocket: Any, proto: LiveProtocol) -> None:
