@@ -305,8 +305,13 @@ class ModelCore:
         ready_tokens = sum(e.unit.unit.tokens for e in slot.ready)
         if ready_tokens < max_tokens and not any(e.unit.question for e in slot.ready):
             self._build(slot, inbox.take(max_tokens - ready_tokens, at_least_one=not slot.ready))
-        # The plan sized the chunk from estimates; built units are exact, and never exceed a chunk.
-        limit = min(max_tokens, self.scheduler_config.prefill_chunk_tokens)
+        # The plan sized the chunk from estimates: what was taken for it goes in whole (a question is
+        # not split over two forwards because it tokenized longer than estimated), up to one chunk.
+        built = sum(e.unit.unit.tokens for e in slot.ready)
+        limit = min(
+            max(max_tokens, built if ready_tokens < max_tokens else 0),
+            self.scheduler_config.prefill_chunk_tokens,
+        )
         chunk: list[_Entry] = []
         tokens = 0
         for entry in slot.ready:
