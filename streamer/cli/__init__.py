@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "show what the model would see of a media file"),
     "ask": ("ask", "stream a recording into a session, then ask a question"),
     "summarize": ("summarize", "summarize meeting recordings"),
+    "finetune": ("finetune", "fine-tune a checkpoint (LoRA or full) on media + question + answer examples"),
     "bench": ("bench", "benchmarks: model, media, stream, summarize"),
 }
 

@@ -52,6 +52,7 @@ SHAPES = ("circle", "square", "triangle")
 MOTIONS = ("left", "right", "up", "down", "still")
 TONES: dict[str, tuple[float, float]] = {"low": (300.0, 500.0), "high": (1200.0, 2000.0)}  # Hz
 BACKGROUNDS: dict[str, tuple[int, int]] = {"black": (5, 30), "grey": (50, 80), "white": (225, 250)}
+LAST_GAP_S = 2.5  # seconds of blank screen at least at a timeline's end
 SHADE = 15  # each channel of a shape's colour varies by up to this much
 # (container, video codec, audio codec, audio rates the codec takes)
 FORMATS: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
@@ -239,7 +240,8 @@ def sample_clip(seed: int, *, colour: str | None = None) -> Recording:
 
 
 def sample_timeline(seed: int, *, min_s: float = 30.0, max_s: float = 120.0) -> Recording:
-    """A ``min_s``-``max_s`` s recording: shapes one after another (3-8 s each) with 1.5-6 s blank gaps."""
+    """A ``min_s``-``max_s`` s recording: shapes one after another (3-8 s each) with 1.5-6 s blank
+    gaps; it starts with 1.5-5 s and ends with at least 2.5 s of blank screen."""
     rng = np.random.default_rng([seed, 2])
     duration = round(_uniform(rng, min_s, max_s), 2)
 
@@ -247,7 +249,7 @@ def sample_timeline(seed: int, *, min_s: float = 30.0, max_s: float = 120.0) -> 
         out, t = [], _uniform(rng, 1.5, 5.0)
         while True:
             length = _uniform(rng, 3.0, 8.0)
-            if t + length + 1.5 > duration:
+            if t + length + LAST_GAP_S > duration:
                 return out
             t0, t1 = round(t, 3), round(t + length, 3)
             beeps = sample_beeps(rng, t0, t1 - 0.2)
