@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.demo.scene import Recording, render_audio, render_frame
+from streamer.demo.scene import Recording, render_audio, render_yuv420
 
 __all__ = ["write_recording"]
 
@@ -38,9 +38,9 @@ def write_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
         audio = container.add_stream(rec.audio_codec, rate=rec.sample_rate)
         audio.layout = "stereo" if rec.channels == 2 else "mono"
         for i in range(int(round(rec.duration_s * rec.fps))):
-            frame = av.VideoFrame.from_ndarray(render_frame(rec, i / rec.fps), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(render_yuv420(rec, i / rec.fps), format="yuv420p")
             frame.pts = i
-            for packet in video.encode(frame.reformat(format="yuv420p")):
+            for packet in video.encode(frame):
                 container.mux(packet)
         for packet in video.encode():
             container.mux(packet)

@@ -38,6 +38,7 @@ __all__ = [
     "sample_timeline",
     "sample_beeps",
     "render_frame",
+    "render_yuv420",
     "render_audio",
     "shape_box",
 ]
@@ -289,21 +290,72 @@ def _coverage(a: Appearance, box: tuple[float, float, float, float], x0: int, y0
     return inside.reshape(ny, s, nx, s).mean(axis=(1, 3))
 
 
-def render_frame(rec: Recording, t_s: float) -> np.ndarray:
-    """The picture at ``t_s``: uint8 ``[height, width, 3]``."""
-    image = np.empty((rec.height, rec.width, 3), np.uint8)
-    image[:] = rec.background_rgb
+def _shape_window(rec: Recording, t_s: float) -> tuple[Appearance, int, int, np.ndarray] | None:
+    """The shape at ``t_s``: (appearance, x0, y0, coverage ``[h, w]`` of the window at (x0, y0))."""
     a = rec.appearance_at(t_s)
     if a is None:
-        return image
+        return None
     box = shape_box(a, t_s, rec.width, rec.height)
     x0, y0 = max(int(math.floor(box[0])), 0), max(int(math.floor(box[1])), 0)
     x1, y1 = min(int(math.ceil(box[2])), rec.width), min(int(math.ceil(box[3])), rec.height)
-    cover = _coverage(a, box, x0, y0, x1 - x0, y1 - y0)[..., None]
-    window = image[y0:y1, x0:x1].astype(np.float32)
-    blended = window * (1 - cover) + np.asarray(a.rgb, np.float32) * cover
-    image[y0:y1, x0:x1] = np.round(blended).astype(np.uint8)
+    return a, x0, y0, _coverage(a, box, x0, y0, x1 - x0, y1 - y0)
+
+
+def render_frame(rec: Recording, t_s: float) -> np.ndarray:
+    """The picture at ``t_s``: uint8 RGB ``[height, width, 3]``."""
+    image = np.empty((rec.height, rec.width, 3), np.uint8)
+    image[:] = rec.background_rgb
+    shape = _shape_window(rec, t_s)
+    if shape is None:
+        return image
+    a, x0, y0, cover = shape
+    window = image[y0 : y0 + cover.shape[0], x0 : x0 + cover.shape[1]]
+    blended = window * (1 - cover[..., None]) + np.asarray(a.rgb, np.float64) * cover[..., None]
+    window[:] = np.round(blended).astype(np.uint8)
     return image
+
+
+def _yuv(rgb: tuple[int, int, int]) -> np.ndarray:
+    """BT.601 limited-range Y, Cb, Cr of an RGB colour (what swscale's rgb24 → yuv420p computes)."""
+    r, g, b = rgb
+    return np.array([
+        16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255,
+        128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255,
+        128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255,
+    ])  # fmt: skip
+
+
+def render_yuv420(rec: Recording, t_s: float) -> np.ndarray:
+    """The picture at ``t_s`` as packed yuv420p planes, uint8 ``[height * 3 // 2, width]``.
+
+    The same picture as :func:`render_frame` (blending is linear, so it commutes with the colour
+    conversion), drawn straight into the encoder's format: no RGB → YUV conversion per frame.
+    """
+    h, w = rec.height, rec.width
+    planes = np.empty((h * 3 // 2, w), np.uint8)
+    bg = _yuv(rec.background_rgb)
+    planes[:h] = round(bg[0])
+    chroma = planes[h:].reshape(2, h // 2, w // 2)  # U then V, each [h/2, w/2]
+    chroma[0], chroma[1] = round(bg[1]), round(bg[2])
+    shape = _shape_window(rec, t_s)
+    if shape is None:
+        return planes
+    a, x0, y0, cover = shape
+    fg = _yuv(a.rgb)
+    ch, cw = cover.shape
+    luma = planes[y0 : y0 + ch, x0 : x0 + cw]
+    luma[:] = np.round(bg[0] + (fg[0] - bg[0]) * cover).astype(np.uint8)
+    # chroma: coverage averaged over each 2x2 block (aligned to even pixels)
+    ex, ey = x0 % 2, y0 % 2
+    padded = np.zeros((ch + ey + (ch + ey) % 2, cw + ex + (cw + ex) % 2))
+    padded[ey : ey + ch, ex : ex + cw] = cover
+    half = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
+    cy0, cx0 = (y0 - ey) // 2, (x0 - ex) // 2
+    half = half[: h // 2 - cy0, : w // 2 - cx0]
+    for k in (0, 1):
+        window = chroma[k, cy0 : cy0 + half.shape[0], cx0 : cx0 + half.shape[1]]
+        window[:] = np.round(bg[k + 1] + (fg[k + 1] - bg[k + 1]) * half).astype(np.uint8)
+    return planes
 
 
 def render_audio(rec: Recording) -> np.ndarray:

@@ -8,6 +8,8 @@ and averages the cross-entropy over their answer tokens. AdamW, linear warm-up, 
 weight. Media is decoded ahead in a background thread.
 
 Every ``save_every`` steps the state is saved (:mod:`.state`); ``resume=True`` continues from it.
+Test hook: ``STREAMER_FINETUNE_STOP_AFTER_STEP=k`` raises KeyboardInterrupt right after the state
+of step ``k`` is saved (an interrupted run).
 At the end the weights (LoRA merged) are written in the source checkpoint's layout into ``out``
 (:mod:`.output`), LoRA adapters also in peft's format under ``out/adapter``, and the run's
 figures into ``out/finetune.json``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -44,9 +47,11 @@ from streamer.model.tokenizer import load_tokenizer
 from streamer.model.weights import load_model
 from streamer.summarize.prefetch import Prefetch
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "example_loss"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "example_loss", "STOP_ENV"]
 
 _EMA = 0.95  # smoothing of the displayed loss
+STOP_ENV = "STREAMER_FINETUNE_STOP_AFTER_STEP"  # test hook, see the module docstring
+_LOG_EVERY = 10  # steps between entries of the run's history
 
 
 @dataclass(frozen=True)
@@ -280,11 +285,15 @@ def finetune(config: FinetuneConfig, *, resume: bool = False, quiet: bool = Fals
                 state.loss_ema = loss if state.loss_ema is None else _EMA * state.loss_ema + (1 - _EMA) * loss
                 state.elapsed_s = elapsed0 + time.perf_counter() - t0
                 tok_s = (state.tokens - tokens0) / max(time.perf_counter() - t0, 1e-9)
-                state.history.append({"step": state.step, "loss": round(loss, 5), "lr": _lr(config, state.step - 1, total),
-                                      "tokens": state.tokens, "elapsed_s": round(state.elapsed_s, 2)})  # fmt: skip
+                if state.step % _LOG_EVERY == 0 or state.step in (1, total):
+                    state.history.append({"step": state.step, "loss": round(loss, 5), "loss_ema": round(state.loss_ema, 5),
+                                          "lr": _lr(config, state.step - 1, total), "tokens": state.tokens,
+                                          "elapsed_s": round(state.elapsed_s, 2)})  # fmt: skip
                 update(state, total, tok_s)
                 if state.step % config.save_every == 0 and state.step < total:
                     states.save(state, run.trainable_state(), run.optimizer.state_dict())
+                    if os.environ.get(STOP_ENV) == str(state.step):
+                        raise KeyboardInterrupt
     finally:
         close()
     return _finish(run, state, states, out)
