@@ -9,10 +9,10 @@ The data format is documented in :mod:`streamer.finetune.data`; the loop in
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from streamer import jsonio
 from streamer.errors import InputError
 
 __all__ = ["add_arguments", "run"]
@@ -26,22 +26,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--lora", type=int, metavar="RANK", default=None, help="LoRA of this rank (default 16)")
     mode.add_argument("--full", action="store_true", help="train every weight instead of LoRA adapters")
-    add("--lora-alpha", type=float, default=None, help="LoRA alpha (default: 2 x rank)")
+    add("--lora-alpha", type=int, default=None, help="LoRA alpha (default: 2 x rank)")
     add("--steps", type=int, default=None, help="optimizer steps (default: --epochs passes over the data)")
-    add("--epochs", type=float, default=1.0, help="passes over the data when --steps is not given (default 1)")
+    add(
+        "--epochs", type=float, default=1.0, help="passes over the data when --steps is not given (default 1)"
+    )
     add("--lr", type=float, default=None, help="peak learning rate (default: 2e-4 LoRA, 1e-4 full)")
     add("--min-lr", type=float, default=0.1, metavar="FRACTION",
         help="the cosine schedule ends at this share of --lr (default 0.1)")  # fmt: skip
-    add("--warmup", type=int, default=None, metavar="STEPS", help="warm-up steps (default: 5%% of the steps, <= 100)")
+    add(
+        "--warmup",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="warm-up steps (default: 5%% of the steps, <= 100)",
+    )
     add("--batch-tokens", type=int, default=4096, metavar="N",
         help="sequence tokens per optimizer step, whole examples (default 4096)")  # fmt: skip
     add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     add("--grad-clip", type=float, default=1.0, help="max gradient norm (default 1)")
     add("--seed", type=int, default=0, help="data order and adapter initialisation (default 0)")
-    add("--save-every", type=int, default=100, metavar="STEPS", help="steps between saved states (default 100)")
+    add(
+        "--save-every",
+        type=int,
+        default=100,
+        metavar="STEPS",
+        help="steps between saved states (default 100)",
+    )
     add("--resume", action="store_true", help="continue the interrupted run in --out")
-    add("--media-cache", metavar="DIR", help="where generated demo media is written (default: DATA_DIR/.media-cache)")
-    add("--dtype", default="float32", choices=["float32", "bfloat16"], help="training dtype (default float32)")
+    add(
+        "--media-cache",
+        metavar="DIR",
+        help="where generated demo media is written (default: DATA_DIR/.media-cache)",
+    )
+    add(
+        "--dtype", default="float32", choices=["float32", "bfloat16"], help="training dtype (default float32)"
+    )
     add("--device", default="cpu", help="torch device, e.g. cpu, cuda (default cpu)")
     add("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     add("--quiet", action="store_true", help="no progress bar")
@@ -73,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     result = finetune(config, resume=args.resume, quiet=args.quiet)
     if args.json:
         figures = {k: v for k, v in vars(result).items() if k != "history"}
-        print(json.dumps(figures))
+        print(jsonio.dumps(figures))
     else:
         print(
             f"{result.mode}: {result.steps} steps, {result.examples} examples, {result.tokens:,} tokens in "

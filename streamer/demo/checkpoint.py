@@ -10,10 +10,10 @@ trains it (:mod:`streamer.demo.train`), and the result ships as the bundled defa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
 from streamer.demo.scene import COLOURS, MOTIONS, SHAPES, TONES
 from streamer.demo.tasks import (
     CLIP_QUESTIONS,
@@ -113,7 +113,7 @@ def write_initial_model(out: Path, seed: int = 0) -> Path:
     """The demo model with random weights (the starting point of its training) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     config = demo_config()
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    (out / "config.json").write_text(jsonio.dumps(config, indent=2))
     write_tokenizer(out, corpus=_corpus(), vocab_size=_VOCAB, split_digits=True)
     write_random_weights(out, config, seed=seed)
     return out

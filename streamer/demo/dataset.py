@@ -15,7 +15,6 @@ its kind and seed, so :func:`materialize` (the ``generate`` field of a JSONL lin
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from streamer import jsonio
 from streamer.demo.encode import write_recording
 from streamer.demo.scene import Recording, sample_clip, sample_timeline
 from streamer.demo.tasks import (
@@ -78,7 +78,9 @@ def recording_of(spec: dict[str, Any]) -> Recording:
     if kind == "clip":
         return sample_clip(seed)
     if kind == "timeline":
-        return sample_timeline(seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0)))
+        return sample_timeline(
+            seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
+        )
     raise InputError(f'generate: "kind" must be "clip" or "timeline", got {kind!r}')
 
 
@@ -148,7 +150,9 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     specs: list[tuple[str, dict[str, Any]]] = []
     specs += [("clip", {"kind": "clip", "seed": plan.seed + i}) for i in range(plan.clips)]
     base = plan.seed + 1_000_000
-    specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi}) for i in range(plan.notes)]
+    specs += [
+        ("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi}) for i in range(plan.notes)
+    ]
     base = plan.seed + 2_000_000
     specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi})
               for i in range(plan.moments)]  # fmt: skip
@@ -166,7 +170,7 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     order = rng.permutation(len(lines)).tolist()
     target = out / name
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text("".join(json.dumps(lines[i]) + "\n" for i in order), encoding="utf-8")
+    tmp.write_text("".join(jsonio.dumps(lines[i]) + "\n" for i in order), encoding="utf-8")
     tmp.replace(target)
     return target
 

@@ -33,9 +33,11 @@ def write_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
     container = av.open(str(tmp), "w", format={"mkv": "matroska"}.get(rec.container, rec.container))
     try:
         video = container.add_stream(rec.video_codec, rate=rec.fps, options=_VIDEO_OPTIONS[rec.video_codec])
+        assert isinstance(video, av.video.stream.VideoStream)
         video.width, video.height, video.pix_fmt = rec.width, rec.height, "yuv420p"
         video.codec_context.time_base = fractions.Fraction(1, rec.fps)
         audio = container.add_stream(rec.audio_codec, rate=rec.sample_rate)
+        assert isinstance(audio, av.audio.stream.AudioStream)
         audio.layout = "stereo" if rec.channels == 2 else "mono"
         for i in range(int(round(rec.duration_s * rec.fps))):
             frame = av.VideoFrame.from_ndarray(render_yuv420(rec, i / rec.fps), format="yuv420p")

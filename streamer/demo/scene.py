@@ -191,7 +191,7 @@ def _shape(
     colour: str | None = None,
 ) -> Appearance:  # fmt: skip
     colour = colour or str(rng.choice(list(COLOURS)))
-    rgb = tuple(int(np.clip(c + rng.integers(-SHADE, SHADE + 1), 0, 255)) for c in COLOURS[colour])
+    r, g, b = (int(np.clip(c + rng.integers(-SHADE, SHADE + 1), 0, 255)) for c in COLOURS[colour])
     shape = str(rng.choice(SHAPES))
     size = _uniform(rng, 0.20, 0.35)
     aspect = _uniform(rng, 0.9, 1.2) if shape == "triangle" else 1.0
@@ -204,10 +204,10 @@ def _shape(
         half = half_w if horizontal else half_h
         travel = _uniform(rng, 0.30, min(0.70, 1 - 2 * half))
         lo = _uniform(rng, half, 1 - half - travel)  # the path stays in frame
-        a, b = (lo, lo + travel) if motion in ("right", "down") else (lo + travel, lo)
-        start, end = ((a, y), (b, y)) if horizontal else ((x, a), (x, b))
+        p0, p1 = (lo, lo + travel) if motion in ("right", "down") else (lo + travel, lo)
+        start, end = ((p0, y), (p1, y)) if horizontal else ((x, p0), (x, p1))
     return Appearance(
-        colour=colour, rgb=rgb, shape=shape, size=round(size, 4), aspect=round(aspect, 4), motion=motion,
+        colour=colour, rgb=(r, g, b), shape=shape, size=round(size, 4), aspect=round(aspect, 4), motion=motion,
         start_xy=start, end_xy=end, t0_s=t0, t1_s=t1, beeps=beeps,
     )  # fmt: skip
 
@@ -218,11 +218,11 @@ def _recording(rng: np.random.Generator, kind: str, duration: float, seed: int, 
     background = str(rng.choice(list(BACKGROUNDS)))
     level = int(rng.integers(*BACKGROUNDS[background], endpoint=True))
     tint = rng.integers(-4, 5, size=3)
-    bg_rgb = tuple(int(np.clip(level + d, 0, 255)) for d in tint)
+    r, g, b = (int(np.clip(level + d, 0, 255)) for d in tint)
     noise = _uniform(rng, 0.002, 0.01)
     return Recording(
         kind=kind, duration_s=duration, width=width, height=height, fps=fps, sample_rate=rate,
-        channels=channels, background=background, background_rgb=bg_rgb, noise=round(noise, 4),
+        channels=channels, background=background, background_rgb=(r, g, b), noise=round(noise, 4),
         container=container, video_codec=vcodec, audio_codec=acodec,
         appearances=tuple(make(width, height)), seed=seed,
     )  # fmt: skip
@@ -247,7 +247,8 @@ def sample_timeline(seed: int, *, min_s: float = 30.0, max_s: float = 120.0) -> 
     duration = round(_uniform(rng, min_s, max_s), 2)
 
     def make(width: int, height: int) -> list[Appearance]:
-        out, t = [], _uniform(rng, 1.5, 5.0)
+        out: list[Appearance] = []
+        t = _uniform(rng, 1.5, 5.0)
         while True:
             length = _uniform(rng, 3.0, 8.0)
             if t + length + LAST_GAP_S > duration:

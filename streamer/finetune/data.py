@@ -28,13 +28,13 @@ token that closes the model's turn; every other token is ignored.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamer import jsonio
 from streamer.engine.conversation import IGNORE_INDEX
 from streamer.engine.protocol import SamplingParams, check_text
 from streamer.engine.sequence import PendingUnit, SequenceBuilder
@@ -42,7 +42,7 @@ from streamer.engine.timeline import Item, QuestionItem, Timeline
 from streamer.errors import InputError, MediaError
 from streamer.media.types import AudioFrames, VideoFrame
 from streamer.model.config import ModelConfig
-from streamer.model.inputs import MM_TEXT, Layout, Text
+from streamer.model.inputs import MM_TEXT, Layout
 from streamer.model.preprocess import SOFT_TOKEN_BUDGETS
 from streamer.model.tokenizer import Tokenizer
 
@@ -130,7 +130,9 @@ def _turn(obj: object, where: str) -> Turn:
         raise _fail(where, "a turn must be an object with prompt and answer")
     unknown = sorted(set(obj) - _TURN_KEYS)
     if unknown:
-        raise _fail(where, f"unknown turn field(s) {', '.join(unknown)} (known: {', '.join(sorted(_TURN_KEYS))})")
+        raise _fail(
+            where, f"unknown turn field(s) {', '.join(unknown)} (known: {', '.join(sorted(_TURN_KEYS))})"
+        )
     at = obj.get("at_s")
     if at is not None:
         at = _number(obj, "at_s", where, 0.0, -1e-9, 1e7)
@@ -160,7 +162,7 @@ def parse_example(obj: object, base: Path, line: int = 0) -> ExampleSpec:
     times = [t.at_s for t in turns if t.at_s is not None]
     if times != sorted(times):
         raise _fail(where, '"at_s" of the turns must not decrease')
-    if any(a.at_s is None and b.at_s is not None for a, b in zip(turns, turns[1:])):
+    if any(a.at_s is None and b.at_s is not None for a, b in zip(turns, turns[1:], strict=False)):
         raise _fail(where, 'a turn with "at_s" cannot follow one asked after all media')
     if not any(t.train for t in turns):
         raise _fail(where, "no turn is trained (every turn has train: false)")
@@ -200,7 +202,7 @@ def read_jsonl(path: str | Path) -> list[ExampleSpec]:
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
-            obj = json.loads(raw)
+            obj = jsonio.loads(raw)
         except ValueError as exc:
             raise InputError(f"{file.name} line {number}: not valid JSON ({exc})") from None
         try:

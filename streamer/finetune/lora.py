@@ -24,7 +24,7 @@ LORA_TARGETS = (
 )
 
 
-def add_lora(model: nn.Module, rank: int, alpha: float | None = None, dropout: float = 0.0) -> nn.Module:
+def add_lora(model: nn.Module, rank: int, alpha: int | None = None, dropout: float = 0.0) -> nn.Module:
     """Wrap ``model`` in a peft model whose only trainable weights are the LoRA adapters."""
     from peft import LoraConfig, get_peft_model
 

@@ -11,7 +11,6 @@ refused with the differences named.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from streamer import jsonio
 from streamer.errors import InputError
 
 __all__ = ["TrainState", "StateDir", "STATE_DIRNAME"]
@@ -56,9 +56,12 @@ class StateDir:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".finetune-state-", dir=self.path.parent))
         try:
-            save_file({k: v.detach().contiguous() for k, v in trainable.items()}, str(staging / "trainable.safetensors"))
+            save_file(
+                {k: v.detach().contiguous() for k, v in trainable.items()},
+                str(staging / "trainable.safetensors"),
+            )
             torch.save(optimizer, staging / "optimizer.pt")
-            (staging / "state.json").write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
+            (staging / "state.json").write_text(jsonio.dumps(asdict(state), indent=1), encoding="utf-8")
             old = self.path.with_name(STATE_DIRNAME + ".old")
             if self.path.exists():
                 self.path.replace(old)
@@ -70,7 +73,7 @@ class StateDir:
     def load(self, fingerprint: dict[str, Any]) -> tuple[TrainState, dict[str, torch.Tensor], dict[str, Any]]:
         """The saved state; InputError when it is unreadable or was saved with other settings."""
         try:
-            raw = json.loads((self.path / "state.json").read_text(encoding="utf-8"))
+            raw = jsonio.loads((self.path / "state.json").read_text(encoding="utf-8"))
             state = TrainState(**raw)
             trainable = load_file(str(self.path / "trainable.safetensors"))
             optimizer = torch.load(self.path / "optimizer.pt", weights_only=True)

@@ -20,7 +20,6 @@ Raises InputError (bad data or settings), MediaError, CheckpointError, Tokenizer
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import resource
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamer import jsonio
 from streamer.engine.conversation import IGNORE_INDEX
 from streamer.errors import InputError
 from streamer.finetune.data import Example, ExampleSpec, MediaResolver, load_example, read_jsonl
@@ -62,7 +62,7 @@ class FinetuneConfig:
     data: Path  # JSONL file (see streamer.finetune.data)
     out: Path  # output checkpoint directory (also holds the resumable state while training)
     lora_rank: int | None = 16  # LoRA rank; None = full fine-tuning
-    lora_alpha: float | None = None  # LoRA scale numerator (default 2 x rank)
+    lora_alpha: int | None = None  # LoRA scale numerator (default 2 x rank)
     steps: int | None = None  # optimizer steps (default: `epochs` passes over the data, estimated)
     epochs: float = 1.0  # passes over the data when `steps` is not given
     lr: float = 2e-4  # peak learning rate
@@ -271,7 +271,10 @@ def finetune(config: FinetuneConfig, *, resume: bool = False, quiet: bool = Fals
     # Math SDPA: on CPU it trains faster than the fused kernels with the engine's boolean masks.
     backend = SDPBackend.MATH if torch.device(config.device).type == "cpu" else SDPBackend.EFFICIENT_ATTENTION
     try:
-        with Prefetch((run.build(i) for i in order), depth=4) as examples, sdpa_kernel([backend, SDPBackend.MATH]):
+        with (
+            Prefetch((run.build(i) for i in order), depth=4) as examples,
+            sdpa_kernel([backend, SDPBackend.MATH]),
+        ):
             stream = iter(examples)
             while state.step < total:
                 batch = [next(stream)]
@@ -316,6 +319,6 @@ def _finish(run: _Run, state: TrainState, states: StateDir, out: Path) -> Finetu
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         final_loss=state.loss_ema, out=str(out), history=state.history,
     )  # fmt: skip
-    (out / "finetune.json").write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
+    (out / "finetune.json").write_text(jsonio.dumps(asdict(result), indent=1), encoding="utf-8")
     states.remove()
     return result

@@ -34,14 +34,14 @@ def _check_beeps(b, lo: float, hi: float) -> None:
     assert 0.3 - 1e-3 <= b.starts_s[0] - lo <= 0.8 + 1e-3
     for length in b.lengths_s:
         assert 0.15 - 1e-3 <= length <= 0.3 + 1e-3
-    for (s0, l0), s1 in zip(zip(b.starts_s, b.lengths_s), b.starts_s[1:]):
+    for (s0, l0), s1 in zip(zip(b.starts_s, b.lengths_s, strict=True), b.starts_s[1:], strict=False):
         assert 0.25 - 1e-3 <= s1 - (s0 + l0) <= 0.6 + 1e-3
     assert b.end_s <= hi
 
 
 def _check_shape(a, rec) -> None:
     assert a.colour in COLOURS and a.shape in SHAPES and a.motion in MOTIONS
-    assert all(abs(c - r) <= SHADE for c, r in zip(a.rgb, COLOURS[a.colour]))
+    assert all(abs(c - r) <= SHADE for c, r in zip(a.rgb, COLOURS[a.colour], strict=True))
     assert 0.20 <= a.size <= 0.35
     if a.motion == "still":
         assert a.travel == 0
@@ -60,9 +60,9 @@ def test_clips_follow_the_distribution():
     for seed in SEEDS:
         rec = sample_clip(seed)
         assert 4.0 <= rec.duration_s <= 8.0 and 320 <= rec.width <= 960 and 10 <= rec.fps <= 30
-        assert rec.width / rec.height == pytest.approx(16 / 9, abs=0.02) or rec.width / rec.height == pytest.approx(
-            4 / 3, abs=0.02
-        )
+        assert rec.width / rec.height == pytest.approx(
+            16 / 9, abs=0.02
+        ) or rec.width / rec.height == pytest.approx(4 / 3, abs=0.02)
         assert 16_000 <= rec.sample_rate <= 48_000
         assert (rec.container, rec.video_codec, rec.audio_codec) in {f[:3] for f in FORMATS}
         lo, hi = BACKGROUNDS[rec.background]
@@ -75,7 +75,9 @@ def test_clips_follow_the_distribution():
             kinds[k].add(v)
         kinds["bg"].add(rec.background)
     # every value of every question is drawn
-    assert kinds["colour"] == set(COLOURS) and kinds["shape"] == set(SHAPES) and kinds["motion"] == set(MOTIONS)
+    assert (
+        kinds["colour"] == set(COLOURS) and kinds["shape"] == set(SHAPES) and kinds["motion"] == set(MOTIONS)
+    )
     assert kinds["beeps"] == {"one", "two", "three", "four"} and kinds["tone"] == set(TONES)
     assert kinds["bg"] == set(BACKGROUNDS)
 

@@ -56,7 +56,9 @@ def test_turns_at_media_times_and_their_labels(model, clip_items):
     text = tok.decode(lay.ids, skip_special_tokens=False)
     # frames stamped before 00:02 come before the first question, the rest after it
     first_q = text.index("First?")
-    assert text.index("00:01 ") < first_q < text.index("00:02 ") < text.index("Second?") < text.index("Third?")
+    assert (
+        text.index("00:01 ") < first_q < text.index("00:02 ") < text.index("Second?") < text.index("Third?")
+    )
     assert len({b for b in lay.block_ids if b >= 0}) == sum(1 for i in clip_items if hasattr(i, "image"))
 
 

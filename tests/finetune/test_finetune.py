@@ -10,18 +10,24 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-
-from streamer.finetune.trainer import STOP_ENV
 from streamer.model.verify import run_verify
 
-QUESTIONS = [("What colour is the shape?", "red"), ("How many beeps?", "two"), ("What shape is it?", "circle")]
+from streamer.finetune.trainer import STOP_ENV
+
+QUESTIONS = [
+    ("What colour is the shape?", "red"),
+    ("How many beeps?", "two"),
+    ("What shape is it?", "circle"),
+]
 
 
 @pytest.fixture(scope="module")
 def data(small_clips, tmp_path_factory):
     """Four clips, three questions each (the same answers: the loss can only go down)."""
     path = tmp_path_factory.mktemp("data") / "train.jsonl"
-    lines = [{"media": str(c), "turns": [{"prompt": q, "answer": a} for q, a in QUESTIONS]} for c in small_clips]
+    lines = [
+        {"media": str(c), "turns": [{"prompt": q, "answer": a} for q, a in QUESTIONS]} for c in small_clips
+    ]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
@@ -38,7 +44,9 @@ def _history(out):
     return json.loads((out / "finetune.json").read_text())
 
 
-@pytest.mark.parametrize("mode", [["--lora", "4", "--lr", "1e-2"], ["--full", "--lr", "3e-3"]], ids=["lora", "full"])
+@pytest.mark.parametrize(
+    "mode", [["--lora", "4", "--lr", "1e-2"], ["--full", "--lr", "3e-3"]], ids=["lora", "full"]
+)
 def test_loss_decreases_and_the_output_is_a_checkpoint(bundled_dir, data, tmp_path, mode):
     out = tmp_path / "out"
     proc = _finetune(bundled_dir, data, out, *mode, "--steps", "12", "--batch-tokens", "1", "--warmup", "1")
@@ -58,7 +66,10 @@ def test_loss_decreases_and_the_output_is_a_checkpoint(bundled_dir, data, tmp_pa
     assert not (out / ".finetune-state").exists()
     for name in ("config.json", "tokenizer.json", "chat_template.jinja", "generation_config.json"):
         assert (out / name).read_bytes() == (bundled_dir / name).read_bytes()
-    before, after = load_file(str(bundled_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    before, after = (
+        load_file(str(bundled_dir / "model.safetensors")),
+        load_file(str(out / "model.safetensors")),
+    )
     assert set(before) == set(after)
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     assert any("embed_audio" in n for n in changed) and any("patch_dense" in n for n in changed)
@@ -82,7 +93,9 @@ def test_lora_adapter_in_peft_format_equals_the_merged_model(bundled_dir, data, 
     lay = layout(merged.config, [Text(list(range(20, 60)))])
     with torch.no_grad():
         a = merged.logits(merged(embed_layout(merged, lay)[None], meta_for(lay)))
-        b = merged.logits(adapted.base_model.model(embed_layout(adapted.base_model.model, lay)[None], meta_for(lay)))
+        b = merged.logits(
+            adapted.base_model.model(embed_layout(adapted.base_model.model, lay)[None], meta_for(lay))
+        )
     assert torch.allclose(a, b, atol=1e-4)
 
 
@@ -109,7 +122,9 @@ def test_resume_refuses_other_settings(bundled_dir, data, tmp_path):
     out = tmp_path / "out"
     args = ("--full", "--steps", "4", "--save-every", "2")
     assert _finetune(bundled_dir, data, out, *args, env={STOP_ENV: "2"}).returncode == 130
-    proc = _finetune(bundled_dir, data, out, "--full", "--steps", "4", "--save-every", "2", "--lr", "5e-3", "--resume")
+    proc = _finetune(
+        bundled_dir, data, out, "--full", "--steps", "4", "--save-every", "2", "--lr", "5e-3", "--resume"
+    )
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "lr: 0.0001 → 0.005" in proc.stderr
 
@@ -117,7 +132,11 @@ def test_resume_refuses_other_settings(bundled_dir, data, tmp_path):
 def test_user_errors_are_one_line(bundled_dir, data, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "answer": "a", "colour": "red"}\n')
-    for args in (("--data", str(bad)), ("--data", str(tmp_path / "missing.jsonl")), ("--data", str(data), "--lr", "-1")):
+    for args in (
+        ("--data", str(bad)),
+        ("--data", str(tmp_path / "missing.jsonl")),
+        ("--data", str(data), "--lr", "-1"),
+    ):
         proc = subprocess.run(
             [sys.executable, "-m", "streamer", "finetune", "--model", str(bundled_dir), "--out",
              str(tmp_path / "o"), *args], capture_output=True, text=True, timeout=300,
