@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"{result.mode}: {result.steps} steps, {result.examples} examples, {result.tokens:,} tokens in "
-            f"{result.train_s:.1f} s ({result.tokens_per_s:,.0f} tok/s); trainable {result.trainable_params:,} "
+            f"{result.train_s:.1f} s ({result.cpu_s:.0f} CPU s, {result.tokens_per_s:,.0f} tok/s); trainable {result.trainable_params:,} "
             f"of {result.total_params:,} parameters; peak RSS {result.peak_rss_mb:,.0f} MiB; "
             f"final loss {result.final_loss:.4f} → {result.out}",
             file=sys.stderr,

@@ -109,13 +109,26 @@ def _corpus() -> str:
     return "\n".join([" ".join(words), "\n".join(words)] * 8 + texts * 2 + [_CORPUS])
 
 
+# A trainable starting point. Gemma 4 attends with scale 1 after q/k RMSNorms, so unit q/k norm
+# scales make the initial attention logits ~N(0, head_dim): near one-hot, random, and slow to
+# learn; head_dim^-1/4 on each gives ~N(0, 1) (the usual 1/sqrt(d)). The post-norms put each
+# residual branch at unit RMS whatever its weights; 0.1 keeps the token embeddings audible
+# through the stack at the start (the role of GPT-2's scaled residual init).
+NORM_INIT = {
+    "q_norm.weight": 32**-0.25,
+    "k_norm.weight": 32**-0.25,
+    "post_attention_layernorm.weight": 0.1,
+    "post_feedforward_layernorm.weight": 0.1,
+}
+
+
 def write_initial_model(out: Path, seed: int = 0) -> Path:
     """The demo model with random weights (the starting point of its training) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     config = demo_config()
     (out / "config.json").write_text(jsonio.dumps(config, indent=2))
     write_tokenizer(out, corpus=_corpus(), vocab_size=_VOCAB, split_digits=True)
-    write_random_weights(out, config, seed=seed)
+    write_random_weights(out, config, seed=seed, norm_init=NORM_INIT)
     return out
 
 

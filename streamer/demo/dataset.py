@@ -27,7 +27,7 @@ import numpy as np
 
 from streamer import jsonio
 from streamer.demo.encode import write_recording
-from streamer.demo.scene import Recording, sample_clip, sample_timeline
+from streamer.demo.scene import COLOURS, EXTRA_COLOURS, Recording, sample_clip, sample_timeline
 from streamer.demo.tasks import (
     CLIP_QUESTIONS,
     SYSTEM_PROMPT,
@@ -64,19 +64,27 @@ class DatasetPlan:
     clips: int = 0  # clip lines
     notes: int = 0  # timeline lines with notes and a summary
     moments: int = 0  # timeline lines with "colour at" questions
-    seed: int = 0  # first seed; kinds use disjoint seed ranges
+    seed: int = (
+        0  # first clip seed; timelines use seeds from (timeline_seed or seed) + 1e6 (notes), + 2e6 (moments)
+    )
+    timeline_seed: int | None = None
     timeline_s: tuple[float, float] = (30.0, 120.0)  # duration range of timelines, seconds
     chunk_s: tuple[float, ...] = (15.0,)  # chunk lengths drawn for notes lines, seconds
     questions_per_moments: int = 4  # "colour at" questions per moments line
+    early: float = 0.0  # share of clip lines that also ask questions while the clip plays
 
 
 def recording_of(spec: dict[str, Any]) -> Recording:
-    """The recording of a ``generate`` spec: ``{"kind": "clip"|"timeline", "seed": N[, "min_s", "max_s"]}``."""
+    """The recording of a ``generate`` spec: ``{"kind": "clip"|"timeline", "seed": N}``; clips take a
+    ``"colour"`` to force, timelines ``"min_s"``/``"max_s"`` (default 30-120 s)."""
     kind, seed = spec.get("kind"), spec.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f'generate: "seed" must be an integer >= 0, got {seed!r}')
     if kind == "clip":
-        return sample_clip(seed)
+        colour = spec.get("colour")
+        if colour is not None and colour not in COLOURS and colour not in EXTRA_COLOURS:
+            raise InputError(f"generate: unknown colour {colour!r}")
+        return sample_clip(seed, colour=colour)
     if kind == "timeline":
         return sample_timeline(
             seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
@@ -85,7 +93,10 @@ def recording_of(spec: dict[str, Any]) -> Recording:
 
 
 def _name(spec: dict[str, Any], rec: Recording) -> str:
-    extra = "" if rec.kind == "clip" else f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
+    if rec.kind == "clip":
+        extra = f"-{spec['colour']}" if spec.get("colour") else ""
+    else:
+        extra = f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
     return f"{rec.kind}{extra}-{rec.seed:07d}{rec.suffix}"
 
 
@@ -106,10 +117,25 @@ def chunk_bounds(duration_s: float, chunk_s: float) -> list[tuple[float, float]]
     return [(k * chunk_s, min((k + 1) * chunk_s, duration_s)) for k in range(n)]
 
 
-def clip_line(rec: Recording, media: str, rng: np.random.Generator) -> dict[str, Any]:
+def clip_line(rec: Recording, media: str, rng: np.random.Generator, early: float = 0.0) -> dict[str, Any]:
+    """The five questions after the clip, in random order; with probability ``early``, some are
+    also asked while it plays, as soon as the answer is known (more answers per forward pass)."""
     answers = clip_answers(rec)
+    (a,) = rec.appearances
+    asked_at = {
+        "colour": 1.0,
+        "shape": 2.0,
+        "motion": 3.0,
+        "tone": float(math.ceil(a.beeps.starts_s[0] + a.beeps.lengths_s[0])),
+    }
+    turns = []
+    if rng.random() < early:
+        picks = [k for k in asked_at if rng.random() < 0.7 and asked_at[k] < rec.duration_s - 1]
+        for k in sorted(picks, key=lambda k: asked_at[k]):
+            turns.append({"at_s": asked_at[k], "prompt": CLIP_QUESTIONS[k], "answer": answers[k]})
     keys = list(rng.permutation(list(CLIP_QUESTIONS)))
-    return {"media": media, "turns": [{"prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in keys]}
+    turns += [{"prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in keys]
+    return {"media": media, "turns": turns}
 
 
 def notes_line(rec: Recording, media: str, chunk_s: float) -> dict[str, Any]:
@@ -162,7 +188,7 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     for (kind, spec), path in zip(specs, paths, strict=True):
         rec, media = recording_of(spec), os.path.relpath(path, out)
         if kind == "clip":
-            lines.append(clip_line(rec, media, rng))
+            lines.append(clip_line(rec, media, rng, plan.early))
         elif kind == "notes":
             lines.append(notes_line(rec, media, float(rng.choice(plan.chunk_s))))
         else:

@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "COLOURS",
+    "EXTRA_COLOURS",
     "SHAPES",
     "MOTIONS",
     "TONES",
@@ -49,6 +50,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "blue": (40, 80, 220),
     "yellow": (235, 210, 40),
 }
+# Not in the task: a colour the demo model never saw, for the LoRA-vs-full adaptation experiment.
+EXTRA_COLOURS: dict[str, tuple[int, int, int]] = {"purple": (150, 60, 200)}
 SHAPES = ("circle", "square", "triangle")
 MOTIONS = ("left", "right", "up", "down", "still")
 TONES: dict[str, tuple[float, float]] = {"low": (300.0, 500.0), "high": (1200.0, 2000.0)}  # Hz
@@ -89,7 +92,7 @@ class Beeps:
 class Appearance:
     """One shape on screen from ``t0_s`` to ``t1_s``, moving in a straight line, with its beeps."""
 
-    colour: str  # a key of COLOURS
+    colour: str  # a key of COLOURS (or EXTRA_COLOURS)
     rgb: tuple[int, int, int]  # the shade actually drawn
     shape: str  # one of SHAPES
     size: float  # shape height / frame height
@@ -191,7 +194,8 @@ def _shape(
     colour: str | None = None,
 ) -> Appearance:  # fmt: skip
     colour = colour or str(rng.choice(list(COLOURS)))
-    r, g, b = (int(np.clip(c + rng.integers(-SHADE, SHADE + 1), 0, 255)) for c in COLOURS[colour])
+    base = COLOURS.get(colour) or EXTRA_COLOURS[colour]
+    r, g, b = (int(np.clip(c + rng.integers(-SHADE, SHADE + 1), 0, 255)) for c in base)
     shape = str(rng.choice(SHAPES))
     size = _uniform(rng, 0.20, 0.35)
     aspect = _uniform(rng, 0.9, 1.2) if shape == "triangle" else 1.0
@@ -229,7 +233,7 @@ def _recording(rng: np.random.Generator, kind: str, duration: float, seed: int, 
 
 
 def sample_clip(seed: int, *, colour: str | None = None) -> Recording:
-    """A 4-8 s clip: one shape the whole time, its beeps within the clip."""
+    """A 4-8 s clip: one shape the whole time, its beeps within the clip (``colour``: force one)."""
     rng = np.random.default_rng([seed, 1])
     duration = round(_uniform(rng, 4.0, 8.0), 2)
 

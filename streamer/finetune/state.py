@@ -39,7 +39,8 @@ class TrainState:
     tokens: int = 0  # sequence tokens processed
     trained_tokens: int = 0  # answer tokens that carried loss
     loss_ema: float | None = None  # running mean of the step loss (per answer token)
-    elapsed_s: float = 0.0  # seconds of training before this process
+    elapsed_s: float = 0.0  # wall seconds of training so far (all processes)
+    cpu_s: float = 0.0  # CPU seconds of training so far (all processes, all threads)
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per logged step
 
 

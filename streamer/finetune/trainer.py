@@ -116,7 +116,8 @@ class FinetuneResult:
     examples: int  # examples consumed (with repeats)
     tokens: int  # sequence tokens processed
     trained_tokens: int  # answer tokens that carried loss
-    train_s: float  # seconds of training (all resumed parts together)
+    train_s: float  # wall seconds of training (all resumed parts together)
+    cpu_s: float  # CPU seconds of training (all threads, all resumed parts together)
     tokens_per_s: float
     trainable_params: int
     total_params: int
@@ -264,7 +265,7 @@ def finetune(config: FinetuneConfig, *, resume: bool = False, quiet: bool = Fals
     total = run.total_steps()
     update, close = _tqdm_progress(total) if not quiet else ((lambda *_: None), (lambda: None))
     t0 = time.perf_counter()
-    elapsed0, tokens0 = state.elapsed_s, state.tokens
+    elapsed0, cpu0, tokens0, p0 = state.elapsed_s, state.cpu_s, state.tokens, time.process_time()
     order = _order(len(run.specs), config.seed)
     for _ in range(state.consumed):
         next(order)
@@ -287,6 +288,7 @@ def finetune(config: FinetuneConfig, *, resume: bool = False, quiet: bool = Fals
                 state.trained_tokens += sum(e.trained_tokens for e in batch)
                 state.loss_ema = loss if state.loss_ema is None else _EMA * state.loss_ema + (1 - _EMA) * loss
                 state.elapsed_s = elapsed0 + time.perf_counter() - t0
+                state.cpu_s = cpu0 + time.process_time() - p0
                 tok_s = (state.tokens - tokens0) / max(time.perf_counter() - t0, 1e-9)
                 if state.step % _LOG_EVERY == 0 or state.step in (1, total):
                     state.history.append({"step": state.step, "loss": round(loss, 5), "loss_ema": round(state.loss_ema, 5),
@@ -313,7 +315,7 @@ def _finish(run: _Run, state: TrainState, states: StateDir, out: Path) -> Finetu
     total_params = sum(p.numel() for p in model.parameters())
     result = FinetuneResult(
         mode=config.mode, steps=state.step, examples=state.consumed, tokens=state.tokens,
-        trained_tokens=state.trained_tokens, train_s=round(state.elapsed_s, 2),
+        trained_tokens=state.trained_tokens, train_s=round(state.elapsed_s, 2), cpu_s=round(state.cpu_s, 1),
         tokens_per_s=round(state.tokens / max(state.elapsed_s, 1e-9), 1),
         trainable_params=sum(p.numel() for p in run.params.values()), total_params=total_params,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

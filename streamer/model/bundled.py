@@ -156,8 +156,14 @@ def write_tokenizer(
     )
 
 
-def write_random_weights(out: Path, config: dict[str, Any], seed: int = 20261126) -> None:
-    """``model.safetensors`` of ``config``: N(0, 0.02) matrices, unit norms and layer scalars, zero biases."""
+def write_random_weights(
+    out: Path, config: dict[str, Any], seed: int = 20261126, norm_init: dict[str, float] | None = None
+) -> None:
+    """``model.safetensors`` of ``config``: N(0, 0.02) matrices, unit norms and layer scalars, zero biases.
+
+    ``norm_init`` maps a tensor-name suffix (e.g. ``"q_norm.weight"``) to another constant for
+    those norm scales (a trainable starting point, see :mod:`streamer.demo.checkpoint`).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -175,7 +181,8 @@ def write_random_weights(out: Path, config: dict[str, Any], seed: int = 20261126
             or name.endswith("ln1.weight")
             or name.endswith("ln2.weight")
         ):
-            value = torch.ones_like(tensor)
+            scale = next((v for k, v in (norm_init or {}).items() if name.endswith(k)), 1.0)
+            value = torch.full_like(tensor, scale)
         elif name.endswith(".bias"):
             value = torch.zeros_like(tensor)
         else:

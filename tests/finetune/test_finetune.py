@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from streamer.model.verify import run_verify
+from streamer.verify import run_verify
 
 from streamer.finetune.trainer import STOP_ENV
 
