@@ -5,7 +5,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint clean proto
+.PHONY: setup run test lint clean proto demo-model
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/python examples/make_demo_recording.py out/demo.mp4
 	$(BIN)/streamer summarize out/demo.mp4 --chunk-minutes 0.25
+
+# Retrain the bundled demo model from scratch (~1 h on one CPU thread) and install it.
+demo-model: setup
+	$(BIN)/python -m streamer.demo.train --work out/demo-train --install
 
 test: setup
 	$(BIN)/ruff check streamer tests

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("ask", "stream a recording into a session, then ask a question"),
     "summarize": ("summarize", "summarize meeting recordings"),
     "serve": ("serve", "live endpoints: WebSocket + HTTP (and gRPC) on an in-process engine"),
+    "finetune": ("finetune", "fine-tune a checkpoint (LoRA or full) on media + question + answer examples"),
     "bench": ("bench", "benchmarks: model, media, stream, summarize, serve"),
 }
 

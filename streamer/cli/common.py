@@ -11,17 +11,19 @@ __all__ = ["add_model_arguments", "default_model_dir", "load_engine", "media_pol
 
 
 def default_model_dir() -> Path:
-    """The tiny bundled checkpoint (random weights: its answers are meaningless)."""
+    """The bundled demo model (trained on the "shapes and beeps" task), or, in a checkout that has
+    none, the tiny random checkpoint (its answers are meaningless)."""
+    from streamer.demo.checkpoint import demo_model_dir
     from streamer.model.bundled import bundled_model_dir
 
-    return bundled_model_dir()
+    return demo_model_dir() or bundled_model_dir()
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "auto") -> None:
     parser.add_argument(
         "--model",
         metavar="DIR",
-        help="checkpoint directory (config.json + safetensors); default: the tiny bundled model",
+        help="checkpoint directory (config.json + safetensors); default: the bundled demo model",
     )
     parser.add_argument(
         "--dtype",

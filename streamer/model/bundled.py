@@ -18,17 +18,26 @@ from typing import Any
 
 from streamer import jsonio
 
-__all__ = ["BUNDLED_NAME", "bundled_model_dir", "streamer_home", "write_bundled_model"]
+__all__ = [
+    "BUNDLED_NAME",
+    "CHAT_TEMPLATE",
+    "SPECIAL_TOKENS",
+    "bundled_model_dir",
+    "streamer_home",
+    "write_bundled_model",
+    "write_tokenizer",
+    "write_random_weights",
+]
 
 BUNDLED_NAME = "streamer-tiny-random-v1"
 
-_SPECIAL = [
+SPECIAL_TOKENS = [
     "<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>",
     "<boi>", "<eoi>", "<image_soft_token>", "<video_soft_token>", "<boa>", "<eoa>", "<audio_soft_token>",
 ]  # fmt: skip
 _VOCAB = 512
 
-_TEMPLATE = """{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}<start_of_turn>{{ role }}
+CHAT_TEMPLATE = """{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}<start_of_turn>{{ role }}
 {{ message['content'] }}<end_of_turn>
 {% endfor %}{% if add_generation_prompt %}<start_of_turn>model
 {% endif %}"""
@@ -44,7 +53,7 @@ Numbers: 0 1 2 3 4 5 6 7 8 9 10 15 20 30 45 60 90 minutes, seconds, hours; 00:00
 
 
 def _config() -> dict[str, Any]:
-    ids = {tok: i for i, tok in enumerate(_SPECIAL)}
+    ids = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
     return {
         "architectures": ["Gemma4UnifiedForConditionalGeneration"],
         "model_type": "gemma4_unified",
@@ -104,33 +113,57 @@ def _config() -> dict[str, Any]:
     }
 
 
-def _write_tokenizer(out: Path) -> None:
+def write_tokenizer(
+    out: Path,
+    *,
+    corpus: str = _CORPUS,
+    vocab_size: int = _VOCAB,
+    template: str = CHAT_TEMPLATE,
+    split_digits: bool = False,
+) -> None:
+    """A byte-level BPE ``tokenizer.json`` trained on ``corpus`` (the specials first, as ids 0..12),
+    ``tokenizer_config.json``, the chat template and ``generation_config.json``.
+
+    ``split_digits``: every digit is its own token (times like ``01:30`` become five tokens).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB,
-        special_tokens=_SPECIAL,
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    tok.train_from_iterator([corpus] * 4, trainer=trainer)
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(
         jsonio.dumps(
             {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}, indent=2
         )
     )
-    (out / "chat_template.jinja").write_text(_TEMPLATE)
-    end_of_turn = _SPECIAL.index("<end_of_turn>")
+    (out / "chat_template.jinja").write_text(template)
+    end_of_turn = SPECIAL_TOKENS.index("<end_of_turn>")
     (out / "generation_config.json").write_text(
         jsonio.dumps({"bos_token_id": 2, "eos_token_id": [1, end_of_turn], "pad_token_id": 0}, indent=2)
     )
 
 
-def _write_weights(out: Path, config: dict[str, Any]) -> None:
+def write_random_weights(
+    out: Path, config: dict[str, Any], seed: int = 20261126, norm_init: dict[str, float] | None = None
+) -> None:
+    """``model.safetensors`` of ``config``: N(0, 0.02) matrices, unit norms and layer scalars, zero biases.
+
+    ``norm_init`` maps a tensor-name suffix (e.g. ``"q_norm.weight"``) to another constant for
+    those norm scales (a trainable starting point, see :mod:`streamer.demo.checkpoint`).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -138,7 +171,7 @@ def _write_weights(out: Path, config: dict[str, Any]) -> None:
     from streamer.model.gemma4_unified import Gemma4Unified
 
     model = Gemma4Unified(parse_config(config))
-    gen = torch.Generator().manual_seed(20261126)
+    gen = torch.Generator().manual_seed(seed)
     state = {}
     for name, tensor in sorted(model.state_dict().items()):
         if (
@@ -148,7 +181,8 @@ def _write_weights(out: Path, config: dict[str, Any]) -> None:
             or name.endswith("ln1.weight")
             or name.endswith("ln2.weight")
         ):
-            value = torch.ones_like(tensor)
+            scale = next((v for k, v in (norm_init or {}).items() if name.endswith(k)), 1.0)
+            value = torch.full_like(tensor, scale)
         elif name.endswith(".bias"):
             value = torch.zeros_like(tensor)
         else:
@@ -162,8 +196,8 @@ def write_bundled_model(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     config = _config()
     (out / "config.json").write_text(jsonio.dumps(config, indent=2))
-    _write_tokenizer(out)
-    _write_weights(out, config)
+    write_tokenizer(out)
+    write_random_weights(out, config)
     return out
 
 

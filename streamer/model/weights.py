@@ -139,9 +139,17 @@ def _iter_tensors(files: dict[str, Path], names: list[str]) -> Iterator[tuple[st
 
 
 def load_model(
-    model_dir: str | Path, *, dtype: str | None = "auto", device: str | torch.device = "cpu"
+    model_dir: str | Path,
+    *,
+    dtype: str | None = "auto",
+    device: str | torch.device = "cpu",
+    trainable: bool = False,
 ) -> LoadedModel:
-    """Build the model of ``model_dir`` and load its weights onto ``device`` in ``dtype``."""
+    """Build the model of ``model_dir`` and load its weights onto ``device`` in ``dtype``.
+
+    The model is frozen for inference (``eval()``, no gradients) unless ``trainable``: then every
+    parameter requires grad and owns its memory (nothing is shared with the memory-mapped file).
+    """
     device = resolve_device(device)  # a bad device fails before anything is read
     path = Path(model_dir)
     config = load_config(path)
@@ -157,14 +165,17 @@ def load_model(
             wrong.append(f"{name} {tuple(tensor.shape)} != {tuple(expected[name])}")
             continue
         want = target if tensor.is_floating_point() else tensor.dtype
-        state[name] = tensor.to(device=device, dtype=want)
+        state[name] = tensor.to(device=device, dtype=want, copy=trainable)
     if wrong:
         raise CheckpointError(
             "checkpoint does not match its config.json: " + _summarise("wrong-shaped tensors", wrong)
         )
     model.load_state_dict(state, strict=True, assign=True)
     _materialize_rope(model, config, device)
-    model.eval().requires_grad_(False)
+    if trainable:
+        model.train().requires_grad_(True)
+    else:
+        model.eval().requires_grad_(False)
     return LoadedModel(model=model, config=config, path=path, dtype=target, device=device)
 
 

@@ -1,0 +1,137 @@
+"""The demo model's shape, vocabulary and chat template, and its untrained starting checkpoint.
+
+A small gemma4_unified checkpoint (4 layers, hidden 128, ~2.3 M parameters, fp32 ≈ 9 MB) with
+its own 512-token byte-level BPE vocabulary (digits split, so ``01:30`` is five tokens the model
+can copy from a frame's timestamp) trained on the demo task's texts, and the Gemma-style chat
+template. :func:`write_initial_model` writes it with random weights; ``streamer finetune --full``
+trains it (:mod:`streamer.demo.train`), and the result ships as the bundled default
+(:data:`DEMO_DIR`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamer import jsonio
+from streamer.demo.scene import COLOURS, MOTIONS, SHAPES, TONES
+from streamer.demo.tasks import (
+    CLIP_QUESTIONS,
+    COUNT_WORDS,
+    NOTES_NONE,
+    SUMMARY_OVERVIEW,
+    SYSTEM_PROMPT,
+    TIMELINE_QUESTION,
+    notes_prompt,
+    summary_prompt,
+)
+from streamer.model.bundled import _CORPUS, SPECIAL_TOKENS, write_random_weights, write_tokenizer
+
+__all__ = ["DEMO_NAME", "DEMO_DIR", "demo_config", "write_initial_model", "demo_model_dir"]
+
+DEMO_NAME = "streamer-shapes-beeps-v1"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "assets" / DEMO_NAME  # the shipped, trained model
+_VOCAB = 512
+_EXTRA_WORDS = "purple orange pink white black grey star heart diamond hexagon beep beeps tone"
+
+
+def demo_config() -> dict[str, Any]:
+    """``config.json`` of the demo model."""
+    ids = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    full = {"head_dim": 32, "num_key_value_heads": 2}
+    return {
+        "architectures": ["Gemma4UnifiedForConditionalGeneration"],
+        "model_type": "gemma4_unified",
+        "dtype": "float32",
+        "text_config": {
+            "model_type": "gemma4_unified_text",
+            "vocab_size": _VOCAB,
+            "hidden_size": 128,
+            "intermediate_size": 512,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 32,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 32768,
+            "rms_norm_eps": 1e-6,
+            "pad_token_id": ids["<pad>"],
+            "eos_token_id": ids["<eos>"],
+            "bos_token_id": ids["<bos>"],
+            "tie_word_embeddings": True,
+            "rope_parameters": {
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                "full_attention": {
+                    "rope_type": "proportional",
+                    "partial_rotary_factor": 0.25,
+                    "rope_theta": 1000000.0,
+                },
+            },
+            "attention_bias": False,
+            "sliding_window": 512,
+            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+            "final_logit_softcapping": 30.0,
+            "use_bidirectional_attention": "vision",
+            "attention_k_eq_v": False,
+            "num_kv_shared_layers": 0,
+            "use_double_wide_mlp": False,
+            "per_layer_config": {"1": dict(full), "3": dict(full)},
+        },
+        "vision_config": {
+            "model_type": "gemma4_unified_vision",
+            "patch_size": 16,
+            "pooling_kernel_size": 3,
+            "mm_embed_dim": 64,
+            "mm_posemb_size": 128,
+            "output_proj_dims": 64,
+            "rms_norm_eps": 1e-6,
+        },
+        "audio_config": {"model_type": "gemma4_unified_audio", "audio_embed_dim": 640, "rms_norm_eps": 1e-6},
+        "boi_token_id": ids["<boi>"],
+        "eoi_token_id": ids["<eoi>"],
+        "image_token_id": ids["<image_soft_token>"],
+        "video_token_id": ids["<video_soft_token>"],
+        "boa_token_id": ids["<boa>"],
+        "eoa_token_index": ids["<eoa>"],
+        "audio_token_id": ids["<audio_soft_token>"],
+        "tie_word_embeddings": True,
+    }
+
+
+def _corpus() -> str:
+    """Every text of the task, weighted so its words become single tokens, plus general English."""
+    words = [*COLOURS, *SHAPES, *MOTIONS, *TONES, *COUNT_WORDS, NOTES_NONE, SUMMARY_OVERVIEW]
+    texts = [*CLIP_QUESTIONS.values(), SYSTEM_PROMPT, notes_prompt(0, 15), summary_prompt("01:00")]
+    texts += [TIMELINE_QUESTION.format(time="00:00"), "none", _EXTRA_WORDS]
+    texts += [f"- 00:00 {c} {s}, {n} {t} beep{'s' if n > 1 else ''}"
+              for c in COLOURS for s in SHAPES for t in TONES for n in range(1, 5)]  # fmt: skip
+    # Answers start a model turn with no space before them: they appear at line starts too.
+    return "\n".join([" ".join(words), "\n".join(words)] * 8 + texts * 2 + [_CORPUS])
+
+
+# A trainable starting point. Gemma 4 attends with scale 1 after q/k RMSNorms, so unit q/k norm
+# scales make the initial attention logits ~N(0, head_dim): near one-hot, random, and slow to
+# learn; head_dim^-1/4 on each gives ~N(0, 1) (the usual 1/sqrt(d)). The post-norms put each
+# residual branch at unit RMS whatever its weights; 0.1 keeps the token embeddings audible
+# through the stack at the start (the role of GPT-2's scaled residual init).
+NORM_INIT = {
+    "q_norm.weight": 32**-0.25,
+    "k_norm.weight": 32**-0.25,
+    "post_attention_layernorm.weight": 0.1,
+    "post_feedforward_layernorm.weight": 0.1,
+}
+
+
+def write_initial_model(out: Path, seed: int = 0) -> Path:
+    """The demo model with random weights (the starting point of its training) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = demo_config()
+    (out / "config.json").write_text(jsonio.dumps(config, indent=2))
+    write_tokenizer(out, corpus=_corpus(), vocab_size=_VOCAB, split_digits=True)
+    write_random_weights(out, config, seed=seed, norm_init=NORM_INIT)
+    return out
+
+
+def demo_model_dir() -> Path | None:
+    """The shipped demo model, or None when this install has none (a checkout before training)."""
+    return DEMO_DIR if (DEMO_DIR / "model.safetensors").is_file() else None

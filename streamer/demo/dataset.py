@@ -1,0 +1,209 @@
+"""Demo recordings on disk and fine-tuning data in the JSONL format of :mod:`streamer.finetune.data`.
+
+Three kinds of lines:
+
+- **clip**: one clip, the five questions in a seeded random order (each answer is trained; the
+  first is asked right after the media, as ``streamer ask`` does);
+- **notes**: a timeline as ``streamer summarize`` runs it: the default system prompt, the notes
+  question at the end of every chunk (``at_s``), then the summary question;
+- **moments**: a timeline, then a few "What colour was the shape at MM:SS?" questions.
+
+Media is written with :func:`streamer.demo.encode.write_recording`; a recording is named after
+its kind and seed, so :func:`materialize` (the ``generate`` field of a JSONL line) and
+:func:`write_dataset` share files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamer import jsonio
+from streamer.demo.encode import write_recording
+from streamer.demo.scene import COLOURS, EXTRA_COLOURS, Recording, sample_clip, sample_timeline
+from streamer.demo.tasks import (
+    CLIP_QUESTIONS,
+    SYSTEM_PROMPT,
+    TIMELINE_QUESTION,
+    clip_answers,
+    colour_at,
+    notes_answer,
+    notes_events,
+    notes_prompt,
+    sampled_times,
+    summary_answer,
+    summary_prompt,
+)
+from streamer.errors import InputError
+from streamer.model.preprocess import mmss
+from streamer.summarize.clock import format_clock
+
+__all__ = [
+    "DatasetPlan",
+    "recording_of",
+    "materialize",
+    "write_dataset",
+    "clip_line",
+    "notes_line",
+    "moments_line",
+    "chunk_bounds",
+]
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """How many lines of each kind, from which seeds."""
+
+    clips: int = 0  # clip lines
+    notes: int = 0  # timeline lines with notes and a summary
+    moments: int = 0  # timeline lines with "colour at" questions
+    seed: int = (
+        0  # first clip seed; timelines use seeds from (timeline_seed or seed) + 1e6 (notes), + 2e6 (moments)
+    )
+    timeline_seed: int | None = None
+    timeline_s: tuple[float, float] = (30.0, 120.0)  # duration range of timelines, seconds
+    chunk_s: tuple[float, ...] = (15.0,)  # chunk lengths drawn for notes lines, seconds
+    questions_per_moments: int = 4  # "colour at" questions per moments line
+    early: float = 0.0  # share of clip lines that also ask questions while the clip plays
+
+
+def recording_of(spec: dict[str, Any]) -> Recording:
+    """The recording of a ``generate`` spec: ``{"kind": "clip"|"timeline", "seed": N}``; clips take a
+    ``"colour"`` to force, timelines ``"min_s"``/``"max_s"`` (default 30-120 s)."""
+    kind, seed = spec.get("kind"), spec.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f'generate: "seed" must be an integer >= 0, got {seed!r}')
+    if kind == "clip":
+        colour = spec.get("colour")
+        if colour is not None and colour not in COLOURS and colour not in EXTRA_COLOURS:
+            raise InputError(f"generate: unknown colour {colour!r}")
+        return sample_clip(seed, colour=colour)
+    if kind == "timeline":
+        return sample_timeline(
+            seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
+        )
+    raise InputError(f'generate: "kind" must be "clip" or "timeline", got {kind!r}')
+
+
+def _name(spec: dict[str, Any], rec: Recording) -> str:
+    if rec.kind == "clip":
+        extra = f"-{spec['colour']}" if spec.get("colour") else ""
+    else:
+        extra = f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
+    return f"{rec.kind}{extra}-{rec.seed:07d}{rec.suffix}"
+
+
+def materialize(spec: dict[str, Any], cache: Path) -> Path:
+    """The media file of a ``generate`` spec in ``cache`` (written on first use)."""
+    rec = recording_of(spec)
+    path = Path(cache) / _name(spec, rec)
+    if not path.is_file():
+        write_recording(rec, path)
+    return path
+
+
+def chunk_bounds(duration_s: float, chunk_s: float) -> list[tuple[float, float]]:
+    """(start, end) of each chunk ``streamer summarize`` asks notes for (a < 1 s tail gets none)."""
+    n = max(1, math.ceil(duration_s / chunk_s))
+    if n > 1 and duration_s - (n - 1) * chunk_s < min(1.0, chunk_s / 2):
+        n -= 1
+    return [(k * chunk_s, min((k + 1) * chunk_s, duration_s)) for k in range(n)]
+
+
+def clip_line(rec: Recording, media: str, rng: np.random.Generator, early: float = 0.0) -> dict[str, Any]:
+    """The five questions after the clip, in random order; with probability ``early``, some are
+    also asked while it plays, as soon as the answer is known (more answers per forward pass)."""
+    answers = clip_answers(rec)
+    (a,) = rec.appearances
+    asked_at = {
+        "colour": 1.0,
+        "shape": 2.0,
+        "motion": 3.0,
+        "tone": float(math.ceil(a.beeps.starts_s[0] + a.beeps.lengths_s[0])),
+    }
+    turns = []
+    if rng.random() < early:
+        picks = [k for k in asked_at if rng.random() < 0.7 and asked_at[k] < rec.duration_s - 1]
+        for k in sorted(picks, key=lambda k: asked_at[k]):
+            turns.append({"at_s": asked_at[k], "prompt": CLIP_QUESTIONS[k], "answer": answers[k]})
+    keys = list(rng.permutation(list(CLIP_QUESTIONS)))
+    turns += [{"prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in keys]
+    return {"media": media, "turns": turns}
+
+
+def notes_line(rec: Recording, media: str, chunk_s: float) -> dict[str, Any]:
+    chunks = chunk_bounds(rec.duration_s, chunk_s)
+    turns, events = [], []
+    for i, (start, end) in enumerate(chunks):
+        last = i == len(chunks) - 1
+        lines = notes_events(rec, start, math.inf if last else end)
+        events += lines
+        turn = {"prompt": notes_prompt(start, end), "answer": notes_answer(lines)}
+        turns.append(turn if last else {"at_s": end, **turn})
+    turns.append({"prompt": summary_prompt(format_clock(rec.duration_s)), "answer": summary_answer(events)})
+    return {"media": media, "system": SYSTEM_PROMPT, "turns": turns}
+
+
+def moments_line(rec: Recording, media: str, rng: np.random.Generator, count: int) -> dict[str, Any]:
+    times = sampled_times(rec)
+    picks = sorted(rng.choice(len(times), size=min(count, len(times)), replace=False).tolist())
+    turns = [
+        {"prompt": TIMELINE_QUESTION.format(time=mmss(times[i])), "answer": colour_at(rec, times[i])}
+        for i in rng.permutation(picks).tolist()
+    ]
+    return {"media": media, "turns": turns}
+
+
+def _write(job: tuple[dict[str, Any], str]) -> str:
+    spec, cache = job
+    return str(materialize(spec, Path(cache)))
+
+
+def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: int = 1,
+                  name: str = "train.jsonl") -> Path:  # fmt: skip
+    """Write the plan's media under ``out_dir/media`` and its lines into ``out_dir/name``."""
+    out = Path(out_dir)
+    media_dir = out / "media"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    lo, hi = plan.timeline_s
+    specs: list[tuple[str, dict[str, Any]]] = []
+    specs += [("clip", {"kind": "clip", "seed": plan.seed + i}) for i in range(plan.clips)]
+    base = plan.seed + 1_000_000
+    specs += [
+        ("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi}) for i in range(plan.notes)
+    ]
+    base = plan.seed + 2_000_000
+    specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi})
+              for i in range(plan.moments)]  # fmt: skip
+    paths = _materialize_all([s for _, s in specs], media_dir, jobs)
+    rng = np.random.default_rng([plan.seed, 4])
+    lines = []
+    for (kind, spec), path in zip(specs, paths, strict=True):
+        rec, media = recording_of(spec), os.path.relpath(path, out)
+        if kind == "clip":
+            lines.append(clip_line(rec, media, rng, plan.early))
+        elif kind == "notes":
+            lines.append(notes_line(rec, media, float(rng.choice(plan.chunk_s))))
+        else:
+            lines.append(moments_line(rec, media, rng, plan.questions_per_moments))
+    order = rng.permutation(len(lines)).tolist()
+    target = out / name
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text("".join(jsonio.dumps(lines[i]) + "\n" for i in order), encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def _materialize_all(specs: Iterable[dict[str, Any]], cache: Path, jobs: int) -> list[Path]:
+    specs = list(specs)
+    if jobs <= 1:
+        return [materialize(s, cache) for s in specs]
+    with ProcessPoolExecutor(jobs) as pool:
+        return [Path(p) for p in pool.map(_write, [(s, str(cache)) for s in specs], chunksize=8)]
