@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from streamer.verify import run_verify
 
 from streamer.finetune.trainer import STOP_ENV
+from streamer.verify import run_verify
 
 QUESTIONS = [
     ("What colour is the shape?", "red"),
