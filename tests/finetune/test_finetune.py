@@ -132,14 +132,14 @@ def test_resume_refuses_other_settings(bundled_dir, data, tmp_path):
 def test_user_errors_are_one_line(bundled_dir, data, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "answer": "a", "colour": "red"}\n')
-    for args in (
-        ("--data", str(bad)),
-        ("--data", str(tmp_path / "missing.jsonl")),
-        ("--data", str(data), "--lr", "-1"),
+    for args, code in (
+        (("--data", str(bad)), 1),
+        (("--data", str(tmp_path / "missing.jsonl")), 1),
+        (("--data", str(data), "--lr", "-1"), 2),  # a bad flag value: a usage error, before any work
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "streamer", "finetune", "--model", str(bundled_dir), "--out",
              str(tmp_path / "o"), *args], capture_output=True, text=True, timeout=300,
         )  # fmt: skip
-        assert proc.returncode == 1 and proc.stderr.startswith("streamer finetune: error: "), proc.stderr
+        assert proc.returncode == code and proc.stderr.startswith("streamer finetune: error: "), proc.stderr
         assert proc.stderr.count("\n") == 1
