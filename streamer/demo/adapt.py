@@ -28,7 +28,18 @@ RUNS: dict[str, list[str]] = {
     "LoRA r=16": ["--lora", "16", "--lr", "2e-3"],
     "full": ["--full", "--lr", "3e-4"],
 }
-_COMMON = ["--steps", "150", "--batch-tokens", "1400", "--warmup", "10", "--threads", "1", "--quiet", "--json"]
+_COMMON = [
+    "--steps",
+    "150",
+    "--batch-tokens",
+    "1400",
+    "--warmup",
+    "10",
+    "--threads",
+    "1",
+    "--quiet",
+    "--json",
+]
 
 
 def write_data(work: Path, clips: int) -> Path:
@@ -58,7 +69,9 @@ def _run(model: Path, data: Path, out: Path, args: list[str]) -> dict[str, Any]:
         return dict(jsonio.loads((out / "finetune.json").read_text(encoding="utf-8")))
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = cli(["finetune", "--model", str(model), "--data", str(data), "--out", str(out), *args, *_COMMON])
+        code = cli(
+            ["finetune", "--model", str(model), "--data", str(data), "--out", str(out), *args, *_COMMON]
+        )
     if code != 0:
         raise SystemExit(f"streamer finetune {' '.join(args)} failed")
     return dict(jsonio.loads(buf.getvalue()))
@@ -80,15 +93,26 @@ def _score(model: Path, work: Path, held_out: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     from streamer.cli.common import default_model_dir
 
-    parser = argparse.ArgumentParser(prog="python -m streamer.demo.adapt", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="the model to adapt (default: the demo model)")
+    parser = argparse.ArgumentParser(
+        prog="python -m streamer.demo.adapt", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="the model to adapt (default: the demo model)"
+    )
     parser.add_argument("--work", type=Path, default=Path("out/demo-adapt"))
     parser.add_argument("--clips", type=int, default=200, help="training clips (half purple)")
     parser.add_argument("--held-out", type=int, default=20, help="held-out clips per measure")
     args = parser.parse_args(argv)
     model = args.model or default_model_dir()
     data = write_data(args.work, args.clips)
-    rows = {"before": {"trainable_params": 0, "peak_rss_mb": None, "train_s": 0.0, **_score(model, args.work, args.held_out)}}
+    rows = {
+        "before": {
+            "trainable_params": 0,
+            "peak_rss_mb": None,
+            "train_s": 0.0,
+            **_score(model, args.work, args.held_out),
+        }
+    }
     for name, run_args in RUNS.items():
         t0 = time.perf_counter()
         out = args.work / name.split()[0].lower()
@@ -96,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = {**{k: figures[k] for k in ("trainable_params", "peak_rss_mb", "train_s", "total_params")},
                       **_score(out, args.work, args.held_out), "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     (args.work / "adapt.json").write_text(jsonio.dumps(rows, indent=1), encoding="utf-8")
-    print("| | trainable params | peak RSS | train time | purple (held-out) | four known colours, 5 questions |")
+    print(
+        "| | trainable params | peak RSS | train time | purple (held-out) | four known colours, 5 questions |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         rss = f"{r['peak_rss_mb']:.0f} MiB" if r["peak_rss_mb"] else "–"
-        print(f"| {name} | {r['trainable_params']:,} | {rss} | {r['train_s']:.0f} s | {r['purple']:.0%} | {r['known']:.0%} |")
+        print(
+            f"| {name} | {r['trainable_params']:,} | {rss} | {r['train_s']:.0f} s | {r['purple']:.0%} | {r['known']:.0%} |"
+        )
     return 0
 
 
