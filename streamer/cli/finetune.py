@@ -13,42 +13,46 @@ import sys
 from pathlib import Path
 
 from streamer import jsonio
+from streamer.cli.args import SEED, THREADS, device, number
 from streamer.errors import InputError
 
 __all__ = ["add_arguments", "run"]
 
+STEPS = number(int, 1, 10**9)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--model", metavar="DIR", help="checkpoint to start from (default: the bundled demo model)")
+    add(
+        "--model",
+        metavar="DIR",
+        help="checkpoint to start from (default: $STREAMER_MODEL, else the demo model)",
+    )
     add("--data", metavar="FILE.jsonl", required=True, help="training examples (format: see the README)")
     add("--out", metavar="DIR", required=True, help="output checkpoint directory")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--lora", type=int, metavar="RANK", default=None, help="LoRA of this rank (default 16)")
+    mode.add_argument("--lora", type=number(int, 1, 4096), metavar="RANK", default=None,
+                      help="LoRA of this rank (the default, rank 16)")  # fmt: skip
     mode.add_argument("--full", action="store_true", help="train every weight instead of LoRA adapters")
-    add("--lora-alpha", type=int, default=None, help="LoRA alpha (default: 2 x rank)")
-    add("--steps", type=int, default=None, help="optimizer steps (default: --epochs passes over the data)")
-    add(
-        "--epochs", type=float, default=1.0, help="passes over the data when --steps is not given (default 1)"
-    )
-    add("--lr", type=float, default=None, help="peak learning rate (default: 2e-4 LoRA, 1e-4 full)")
-    add("--min-lr", type=float, default=0.1, metavar="FRACTION",
+    add("--lora-alpha", type=number(int, 1, 1 << 20), default=None, help="LoRA alpha (default: 2 x rank)")
+    add("--steps", type=STEPS, default=None, help="optimizer steps (default: --epochs passes over the data)")
+    add("--epochs", type=number(float, 0.0, 1e6, lo_open=True), default=1.0,
+        help="passes over the data when --steps is not given (default 1)")  # fmt: skip
+    add("--lr", type=number(float, 0.0, 10.0, lo_open=True), default=None,
+        help="peak learning rate (default: 2e-4 LoRA, 1e-4 full)")  # fmt: skip
+    add("--min-lr", type=number(float, 0.0, 1.0), default=0.1, metavar="FRACTION",
         help="the cosine schedule ends at this share of --lr (default 0.1)")  # fmt: skip
-    add(
-        "--warmup",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="warm-up steps (default: 5%% of the steps, <= 100)",
-    )
-    add("--batch-tokens", type=int, default=4096, metavar="N",
+    add("--warmup", type=number(int, 0, 10**9), default=None, metavar="STEPS",
+        help="warm-up steps (default: 5%% of the steps, at most 100)")  # fmt: skip
+    add("--batch-tokens", type=number(int, 1, 1 << 24), default=4096, metavar="N",
         help="sequence tokens per optimizer step, whole examples (default 4096)")  # fmt: skip
-    add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
-    add("--grad-clip", type=float, default=1.0, help="max gradient norm (default 1)")
-    add("--seed", type=int, default=0, help="data order and adapter initialisation (default 0)")
+    add("--weight-decay", type=number(float, 0.0, 10.0), default=0.0, help="AdamW weight decay (default 0)")
+    add("--grad-clip", type=number(float, 0.0, 1e6, lo_open=True), default=1.0,
+        help="max gradient norm (default 1)")  # fmt: skip
+    add("--seed", type=SEED, default=0, help="data order and adapter initialisation (default 0)")
     add(
         "--save-every",
-        type=int,
+        type=STEPS,
         default=100,
         metavar="STEPS",
         help="steps between saved states (default 100)",
@@ -62,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--dtype", default="float32", choices=["float32", "bfloat16"], help="training dtype (default float32)"
     )
-    add("--device", default="cpu", help="torch device, e.g. cpu, cuda (default cpu)")
-    add("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    add("--device", type=device, default="cpu", help="torch device: cpu, cuda, cuda:N, mps (default cpu)")
+    add("--threads", type=THREADS, default=None, help="CPU threads for torch (default: torch's choice)")
     add("--quiet", action="store_true", help="no progress bar")
     add("--json", action="store_true", help="print the run's figures as one JSON object")
 
@@ -75,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
     from streamer.finetune.trainer import FinetuneConfig, finetune
 
     if args.threads:
-        if args.threads < 1:
-            raise InputError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     full = args.full
     rank = None if full else (args.lora if args.lora is not None else 16)
