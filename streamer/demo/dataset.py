@@ -1,11 +1,12 @@
 """Demo recordings on disk and fine-tuning data in the JSONL format of :mod:`streamer.finetune.data`.
 
-Five kinds of lines:
+The kinds of lines:
 
 - **clip**: one clip, the five questions in a seeded random order (each answer is trained; the
   first is asked right after the media, as ``streamer ask`` does);
-- **listen** / **watch**: a clip's sound alone (the beeps and tone questions) or its pictures
-  alone (colour, shape, motion): the same skills at a third or less of the tokens;
+- **listen** / **watch** / **glance** / **peek**: part of a clip (its sound alone; its pictures
+  alone; its first second or first three seconds of pictures) with the questions it answers: the
+  same skills for a third to a tenth of the tokens;
 - **notes**: a timeline as ``streamer summarize`` runs it: the default system prompt, the notes
   question at the end of every chunk (``at_s``), then the summary question;
 - **moments**: a timeline, then a few "What colour was the shape at MM:SS?" questions.
@@ -67,6 +68,8 @@ class DatasetPlan:
     clips: int = 0  # clip lines
     listen: int = 0  # sound-only clip lines (the first `listen` clip seeds)
     watch: int = 0  # picture-only clip lines (the first `watch` clip seeds)
+    glance: int = 0  # the first second of pictures: colour and shape (the first `glance` clip seeds)
+    peek: int = 0  # the first three seconds of pictures: motion and shape
     notes: int = 0  # timeline lines with notes and a summary
     moments: int = 0  # timeline lines with "colour at" questions
     seed: int = (
@@ -158,12 +161,25 @@ def clip_line(rec: Recording, media: str, rng: np.random.Generator, early: float
     return {"media": media, "turns": turns}
 
 
+_VIEWS: dict[str, tuple[list[str], float | None]] = {  # kind → (questions, asked at this media time)
+    "listen": (["beeps", "tone"], None),
+    "watch": (["colour", "shape", "motion"], None),
+    "glance": (["colour", "shape"], 1.0),
+    "peek": (["motion", "shape"], 3.0),
+}
+
+
 def view_line(rec: Recording, media: str, rng: np.random.Generator, kind: str) -> dict[str, Any]:
-    """A clip's sound alone with the beeps and tone questions (``listen``), or its pictures alone
-    with colour, shape and motion (``watch``), in random order."""
+    """Part of a clip, in random question order: its sound alone with the beeps and tone questions
+    (``listen``); its pictures alone with colour, shape and motion (``watch``); only its first
+    second of pictures, colour and shape (``glance``); its first three, motion and shape (``peek``).
+    The same skills for a fraction of the tokens (a one-frame glance is ~80)."""
     answers = clip_answers(rec)
-    keys = ["beeps", "tone"] if kind == "listen" else ["colour", "shape", "motion"]
-    turns = [{"prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in rng.permutation(keys).tolist()]
+    keys, at = _VIEWS[kind]
+    when = {} if at is None else {"at_s": at}
+    turns = [
+        {**when, "prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in rng.permutation(keys).tolist()
+    ]
     return {"media": media, "video" if kind == "listen" else "audio": False, "turns": turns}
 
 
@@ -207,11 +223,13 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     specs += [("clip", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.clips)]
     specs += [("listen", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.listen)]
     specs += [("watch", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.watch)]
-    base = plan.seed + 1_000_000
-    specs += [
-        ("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi}) for i in range(plan.notes)
-    ]
-    base = plan.seed + 2_000_000
+    specs += [("glance", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.glance)]
+    specs += [("peek", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.peek)]
+    first = plan.seed if plan.timeline_seed is None else plan.timeline_seed
+    base = first + 1_000_000
+    specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
+              for i in range(plan.notes)]  # fmt: skip
+    base = first + 2_000_000
     specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
               for i in range(plan.moments)]  # fmt: skip
     unique = list({jsonio.dumps(s, sort_keys=True): s for _, s in specs}.values())
@@ -229,7 +247,7 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
         rec, media = recording_of(spec), os.path.relpath(path, out)
         if kind == "clip":
             lines.append(clip_line(rec, media, rng, plan.early))
-        elif kind in ("listen", "watch"):
+        elif kind in ("listen", "watch", "glance", "peek"):
             lines.append(view_line(rec, media, rng, kind))
         elif kind == "notes":
             lines.append(notes_line(rec, media, float(rng.choice(plan.chunk_s))))
