@@ -35,14 +35,20 @@ __all__ = ["VARIANTS"]
 
 @pytest.fixture(scope="session")
 def bundled_dir(tmp_path_factory) -> Path:
-    """The bundled checkpoint, written into a private STREAMER_HOME for the test run."""
+    """The tiny random bundled checkpoint, written into a private STREAMER_HOME for the test run.
+
+    It is also made the default model (``STREAMER_MODEL``) of every command the tests run, so
+    they test the pipeline on it, not on the trained demo model (tests/demo do that explicitly).
+    """
     import os
 
     from streamer.model.bundled import bundled_model_dir
 
     home = tmp_path_factory.mktemp("streamer-home")
     os.environ["STREAMER_HOME"] = str(home)
-    return bundled_model_dir()
+    path = bundled_model_dir()
+    os.environ["STREAMER_MODEL"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

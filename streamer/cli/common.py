@@ -7,15 +7,22 @@ from pathlib import Path
 
 from streamer.cli.args import THREADS, device
 
-__all__ = ["add_model_arguments", "default_model_dir", "load_engine", "media_policy"]
+__all__ = ["MODEL_ENV", "add_model_arguments", "default_model_dir", "load_engine", "media_policy"]
+
+
+MODEL_ENV = "STREAMER_MODEL"  # a checkpoint directory commands use when --model is not given
 
 
 def default_model_dir() -> Path:
-    """The bundled demo model (trained on the "shapes and beeps" task), or, in a checkout that has
-    none, the tiny random checkpoint (its answers are meaningless)."""
+    """``$STREAMER_MODEL`` if set; else the bundled demo model (trained on the "shapes and beeps"
+    task); else, in a checkout that has none, the tiny random checkpoint (meaningless answers)."""
+    import os
+
     from streamer.demo.checkpoint import demo_model_dir
     from streamer.model.bundled import bundled_model_dir
 
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
     return demo_model_dir() or bundled_model_dir()
 
 
@@ -23,7 +30,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_dtype: str = "a
     parser.add_argument(
         "--model",
         metavar="DIR",
-        help="checkpoint directory (config.json + safetensors); default: the bundled demo model",
+        help="checkpoint directory (config.json + safetensors); default: $STREAMER_MODEL, else the bundled "
+        "demo model",
     )
     parser.add_argument(
         "--dtype",

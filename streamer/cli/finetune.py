@@ -21,7 +21,11 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--model", metavar="DIR", help="checkpoint to start from (default: the bundled demo model)")
+    add(
+        "--model",
+        metavar="DIR",
+        help="checkpoint to start from (default: $STREAMER_MODEL, else the demo model)",
+    )
     add("--data", metavar="FILE.jsonl", required=True, help="training examples (format: see the README)")
     add("--out", metavar="DIR", required=True, help="output checkpoint directory")
     mode = parser.add_mutually_exclusive_group()
@@ -100,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from streamer.finetune.trainer import FinetuneConfig, finetune
 
     if args.threads:
-        if args.threads < 1:
-            raise InputError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     full = args.full
     rank = None if full else (args.lora if args.lora is not None else 16)

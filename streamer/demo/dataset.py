@@ -1,9 +1,12 @@
 """Demo recordings on disk and fine-tuning data in the JSONL format of :mod:`streamer.finetune.data`.
 
-Three kinds of lines:
+The kinds of lines:
 
 - **clip**: one clip, the five questions in a seeded random order (each answer is trained; the
   first is asked right after the media, as ``streamer ask`` does);
+- **listen** / **watch** / **glance** / **peek**: part of a clip (its sound alone; its pictures
+  alone; its first second or first three seconds of pictures) with the questions it answers: the
+  same skills for a third to a tenth of the tokens;
 - **notes**: a timeline as ``streamer summarize`` runs it: the default system prompt, the notes
   question at the end of every chunk (``at_s``), then the summary question;
 - **moments**: a timeline, then a few "What colour was the shape at MM:SS?" questions.
@@ -19,7 +22,7 @@ import math
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,7 @@ __all__ = [
     "materialize",
     "write_dataset",
     "clip_line",
+    "view_line",
     "notes_line",
     "moments_line",
     "chunk_bounds",
@@ -62,6 +66,10 @@ class DatasetPlan:
     """How many lines of each kind, from which seeds."""
 
     clips: int = 0  # clip lines
+    listen: int = 0  # sound-only clip lines (the first `listen` clip seeds)
+    watch: int = 0  # picture-only clip lines (the first `watch` clip seeds)
+    glance: int = 0  # the first second of pictures: colour and shape (the first `glance` clip seeds)
+    peek: int = 0  # the first three seconds of pictures: motion and shape
     notes: int = 0  # timeline lines with notes and a summary
     moments: int = 0  # timeline lines with "colour at" questions
     seed: int = (
@@ -72,11 +80,24 @@ class DatasetPlan:
     chunk_s: tuple[float, ...] = (15.0,)  # chunk lengths drawn for notes lines, seconds
     questions_per_moments: int = 4  # "colour at" questions per moments line
     early: float = 0.0  # share of clip lines that also ask questions while the clip plays
+    video_fps: int | None = None  # encode every recording at this frame rate (None: the drawn one)
 
 
 def recording_of(spec: dict[str, Any]) -> Recording:
     """The recording of a ``generate`` spec: ``{"kind": "clip"|"timeline", "seed": N}``; clips take a
-    ``"colour"`` to force, timelines ``"min_s"``/``"max_s"`` (default 30-120 s)."""
+    ``"colour"`` to force, timelines ``"min_s"``/``"max_s"`` (default 30-120 s); ``"fps"`` encodes
+    the video at that rate instead of the drawn one (training media: at 5 fps a 1 fps sampler takes
+    the same frames, for a quarter of the encoding)."""
+    rec = _recording_of(spec)
+    fps = spec.get("fps")
+    if fps is None:
+        return rec
+    if not isinstance(fps, int) or isinstance(fps, bool) or not 1 <= fps <= 60:
+        raise InputError(f'generate: "fps" must be an integer in [1, 60], got {fps!r}')
+    return replace(rec, fps=fps)
+
+
+def _recording_of(spec: dict[str, Any]) -> Recording:
     kind, seed = spec.get("kind"), spec.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f'generate: "seed" must be an integer >= 0, got {seed!r}')
@@ -97,6 +118,8 @@ def _name(spec: dict[str, Any], rec: Recording) -> str:
         extra = f"-{spec['colour']}" if spec.get("colour") else ""
     else:
         extra = f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
+    if spec.get("fps") is not None:
+        extra += f"-{spec['fps']}fps"
     return f"{rec.kind}{extra}-{rec.seed:07d}{rec.suffix}"
 
 
@@ -138,6 +161,28 @@ def clip_line(rec: Recording, media: str, rng: np.random.Generator, early: float
     return {"media": media, "turns": turns}
 
 
+_VIEWS: dict[str, tuple[list[str], float | None]] = {  # kind → (questions, asked at this media time)
+    "listen": (["beeps", "tone"], None),
+    "watch": (["colour", "shape", "motion"], None),
+    "glance": (["colour", "shape"], 1.0),
+    "peek": (["motion", "shape"], 3.0),
+}
+
+
+def view_line(rec: Recording, media: str, rng: np.random.Generator, kind: str) -> dict[str, Any]:
+    """Part of a clip, in random question order: its sound alone with the beeps and tone questions
+    (``listen``); its pictures alone with colour, shape and motion (``watch``); only its first
+    second of pictures, colour and shape (``glance``); its first three, motion and shape (``peek``).
+    The same skills for a fraction of the tokens (a one-frame glance is ~80)."""
+    answers = clip_answers(rec)
+    keys, at = _VIEWS[kind]
+    when = {} if at is None else {"at_s": at}
+    turns = [
+        {**when, "prompt": CLIP_QUESTIONS[k], "answer": answers[k]} for k in rng.permutation(keys).tolist()
+    ]
+    return {"media": media, "video" if kind == "listen" else "audio": False, "turns": turns}
+
+
 def notes_line(rec: Recording, media: str, chunk_s: float) -> dict[str, Any]:
     chunks = chunk_bounds(rec.duration_s, chunk_s)
     turns, events = [], []
@@ -174,21 +219,36 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     media_dir.mkdir(parents=True, exist_ok=True)
     lo, hi = plan.timeline_s
     specs: list[tuple[str, dict[str, Any]]] = []
-    specs += [("clip", {"kind": "clip", "seed": plan.seed + i}) for i in range(plan.clips)]
-    base = plan.seed + 1_000_000
-    specs += [
-        ("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi}) for i in range(plan.notes)
-    ]
-    base = plan.seed + 2_000_000
-    specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi})
+    rate = {} if plan.video_fps is None else {"fps": plan.video_fps}
+    specs += [("clip", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.clips)]
+    specs += [("listen", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.listen)]
+    specs += [("watch", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.watch)]
+    specs += [("glance", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.glance)]
+    specs += [("peek", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.peek)]
+    first = plan.seed if plan.timeline_seed is None else plan.timeline_seed
+    base = first + 1_000_000
+    specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
+              for i in range(plan.notes)]  # fmt: skip
+    base = first + 2_000_000
+    specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
               for i in range(plan.moments)]  # fmt: skip
-    paths = _materialize_all([s for _, s in specs], media_dir, jobs)
+    unique = list({jsonio.dumps(s, sort_keys=True): s for _, s in specs}.values())
+    made = dict(
+        zip(
+            (jsonio.dumps(s, sort_keys=True) for s in unique),
+            _materialize_all(unique, media_dir, jobs),
+            strict=True,
+        )
+    )
+    paths = [made[jsonio.dumps(s, sort_keys=True)] for _, s in specs]
     rng = np.random.default_rng([plan.seed, 4])
     lines = []
     for (kind, spec), path in zip(specs, paths, strict=True):
         rec, media = recording_of(spec), os.path.relpath(path, out)
         if kind == "clip":
             lines.append(clip_line(rec, media, rng, plan.early))
+        elif kind in ("listen", "watch", "glance", "peek"):
+            lines.append(view_line(rec, media, rng, kind))
         elif kind == "notes":
             lines.append(notes_line(rec, media, float(rng.choice(plan.chunk_s))))
         else:

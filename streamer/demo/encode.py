@@ -29,7 +29,7 @@ def write_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part{rec.suffix}")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part{rec.suffix}")  # concurrent writers never collide
     container = av.open(str(tmp), "w", format={"mkv": "matroska"}.get(rec.container, rec.container))
     try:
         video = container.add_stream(rec.video_codec, rate=rec.fps, options=_VIDEO_OPTIONS[rec.video_codec])
@@ -39,7 +39,7 @@ def write_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
         audio = container.add_stream(rec.audio_codec, rate=rec.sample_rate)
         assert isinstance(audio, av.audio.stream.AudioStream)
         audio.layout = "stereo" if rec.channels == 2 else "mono"
-        for i in range(int(round(rec.duration_s * rec.fps))):
+        for i in range(rec.num_frames):
             frame = av.VideoFrame.from_ndarray(render_yuv420(rec, i / rec.fps), format="yuv420p")
             frame.pts = i
             for packet in video.encode(frame):

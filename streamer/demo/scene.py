@@ -145,6 +145,11 @@ class Recording:
     def suffix(self) -> str:
         return "." + self.container
 
+    @property
+    def num_frames(self) -> int:
+        """Video frames: every ``i / fps`` before the end (so any frame rate has a frame at each whole second)."""
+        return math.ceil(self.duration_s * self.fps - 1e-6)
+
     def appearance_at(self, t_s: float) -> Appearance | None:
         return next((a for a in self.appearances if a.visible(t_s)), None)
 

@@ -75,7 +75,7 @@ def clip_answers(rec: Recording) -> dict[str, str]:
 
 def sampled_times(rec: Recording, fps: float = 1.0) -> list[float]:
     """Times of the frames a fixed-rate ``fps`` sampler takes (the first frame at or after each tick)."""
-    frames = int(round(rec.duration_s * rec.fps))
+    frames = rec.num_frames
     out: list[float] = []
     k = 0
     while k / fps < rec.duration_s:

@@ -25,21 +25,27 @@ from streamer import jsonio
 from streamer.demo.checkpoint import DEMO_DIR, write_initial_model
 from streamer.demo.dataset import DatasetPlan, write_dataset
 
-__all__ = ["CLIPS", "TIMELINES", "STAGES", "HELD_OUT_SEED", "DEMO_RECORDING_SEED", "main"]
+__all__ = ["CLIPS", "FOCUS", "TIMELINES", "STAGES", "HELD_OUT_SEED", "DEMO_RECORDING_SEED", "main"]
 
-# Two stages, each one `streamer finetune --full` run starting from the previous one's output:
-# perception on clips (questions at the end; for 60 % of the clips also while they play), then
-# timelines (notes + summary as `streamer summarize` asks them, "colour at" questions) mixed
-# with half of the clips again so that nothing is forgotten.
-CLIPS = DatasetPlan(clips=1200, seed=100_000, early=0.6)
+# Three stages, each one `streamer finetune --full` run starting from the previous one's output:
+# perception on clips (all five questions after the clip, and for 60 % of them also some while it
+# plays), on their sound alone (beeps, tone) and on their pictures alone (colour, shape, motion);
+# a focus on the slow skills with cheap views (one second of pictures for shape, three for
+# motion, sound alone for counting); then timelines (notes + summary as `streamer summarize` asks
+# them; "colour at" questions) mixed with clips again so that nothing is forgotten. Training media is encoded at 5 fps: the frames a
+# 1 fps sampler takes are the same, for a quarter of the encoding (evaluation media keeps the
+# drawn 10-30 fps).
+CLIPS = DatasetPlan(clips=2500, listen=5000, watch=2500, seed=100_000, early=0.6, video_fps=5)
+FOCUS = DatasetPlan(clips=1000, listen=2000, glance=4000, peek=4000, seed=100_000, early=0.6, video_fps=5)
 TIMELINES = DatasetPlan(
-    clips=600, notes=150, moments=80, seed=100_000, timeline_seed=300_000, timeline_s=(15.0, 40.0),
-    chunk_s=(10.0, 15.0, 20.0), questions_per_moments=6, early=0.6,
+    clips=600, listen=600, watch=300, notes=300, moments=150, seed=100_000, timeline_seed=400_000,
+    timeline_s=(15.0, 45.0), chunk_s=(10.0, 15.0, 20.0), questions_per_moments=6, early=0.6, video_fps=5,
 )  # fmt: skip
 # (stage, data, `streamer finetune --full` settings); 1 CPU thread.
 STAGES: tuple[tuple[str, DatasetPlan, dict[str, Any]], ...] = (
-    ("perception", CLIPS, {"steps": 1400, "lr": 8e-4, "warmup": 100, "batch_tokens": 1400, "seed": 0}),
-    ("timelines", TIMELINES, {"steps": 600, "lr": 4e-4, "warmup": 20, "batch_tokens": 1400, "seed": 1}),
+    ("perception", CLIPS, {"steps": 2200, "lr": 8e-4, "warmup": 100, "batch_tokens": 1400, "seed": 0}),
+    ("focus", FOCUS, {"steps": 1200, "lr": 5e-4, "warmup": 20, "batch_tokens": 1400, "seed": 2}),
+    ("timelines", TIMELINES, {"steps": 700, "lr": 4e-4, "warmup": 20, "batch_tokens": 1400, "seed": 1}),
 )
 HELD_OUT_SEED = 900_000  # evaluation recordings: seeds far from every training seed
 DEMO_RECORDING_SEED = 702  # the timeline `make run` summarizes (python examples/make_demo_recording.py)

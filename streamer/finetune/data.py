@@ -13,7 +13,8 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
 
 - ``media``: a file path (relative paths are relative to the JSONL file), or ``generate``: a demo
   recording drawn by :mod:`streamer.demo` from ``{"kind": "clip"|"timeline", "seed": N}`` and
-  written once into the run's media cache. No media: a text-only conversation.
+  written once into the run's media cache. No media: a text-only conversation. ``"video": false`` or
+  ``"audio": false`` leaves that stream of the recording out (as if the file had none).
 - ``fps`` (default 1), ``frame_soft_tokens`` (70), ``audio_segment_s`` (1.0): sampling settings,
   the engine's defaults unless given; ``system``: the session's system prompt (default none).
 - ``prompt``/``answer``, or ``turns``: questions asked in order. A turn's ``at_s`` (default: after
@@ -58,8 +59,8 @@ __all__ = [
 ]
 
 MediaResolver = Callable[[dict[str, Any]], Path]  # a "generate" spec → a media file
-_KEYS = {"media", "generate", "system", "fps", "frame_soft_tokens", "audio_segment_s", "prompt", "answer",
-         "turns"}  # fmt: skip
+_KEYS = {"media", "generate", "video", "audio", "system", "fps", "frame_soft_tokens", "audio_segment_s", "prompt",
+         "answer", "turns"}  # fmt: skip
 _TURN_KEYS = {"prompt", "answer", "at_s", "train"}
 
 
@@ -80,6 +81,8 @@ class ExampleSpec:
     turns: tuple[Turn, ...]
     media: Path | None = None  # a media file
     generate: dict[str, Any] | None = None  # or a demo recording to draw (streamer.demo)
+    video: bool = True  # feed the recording's pictures (false: as if it had no video stream)
+    audio: bool = True  # feed its sound (false: as if it had no audio stream)
     system: str | None = None  # the session's system prompt
     fps: float = 1.0  # video frames sampled per second
     frame_soft_tokens: int = 70  # soft tokens per frame
@@ -180,11 +183,21 @@ def parse_example(obj: object, base: Path, line: int = 0) -> ExampleSpec:
     system = obj.get("system")
     if system is not None:
         system = _text(obj, "system", where, True) or None
+    streams = {}
+    for key in ("video", "audio"):
+        value = obj.get(key, True)
+        if not isinstance(value, bool):
+            raise _fail(where, f'"{key}" must be true or false, got {value!r}')
+        streams[key] = value
+    if not any(streams.values()):
+        raise _fail(where, '"video" and "audio" cannot both be false')
+    if media is None and generate is None and not all(streams.values()):
+        raise _fail(where, '"video"/"audio" select streams of "media" or "generate"; this line has neither')
     soft = obj.get("frame_soft_tokens", 70)
     if soft not in SOFT_TOKEN_BUDGETS or isinstance(soft, bool):
         raise _fail(where, f'"frame_soft_tokens" must be one of {SOFT_TOKEN_BUDGETS}, got {soft!r}')
     return ExampleSpec(
-        turns=turns, media=media, generate=generate, system=system,
+        turns=turns, media=media, generate=generate, system=system, video=streams["video"], audio=streams["audio"],
         fps=_number(obj, "fps", where, 1.0, 0.0, 30.0), frame_soft_tokens=int(soft),
         audio_segment_s=_number(obj, "audio_segment_s", where, 1.0, 0.0, 30.0), line=line,
     )  # fmt: skip
@@ -317,7 +330,7 @@ def load_example(
         except MediaError as exc:
             raise MediaError(f"line {spec.line}: {exc}") from exc
         with source:
-            decoded = list(source.items())
+            decoded = [i for i in source.items() if (spec.video if isinstance(i, VideoFrame) else spec.audio)]
         items = iter(decoded)
     lay, labels = build_conversation(
         config, tokenizer, media=items, turns=spec.turns, system_prompt=spec.system,
