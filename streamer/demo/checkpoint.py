@@ -157,6 +157,23 @@ def _audio_filters(
     return (rows / rows.norm(dim=1, keepdim=True) * 0.5).float()  # the norm of a N(0, 0.02) row
 
 
+def _position_codes(size: int, dim: int, offset: int, width: int, periods: tuple[float, ...]) -> torch.Tensor:
+    """``pos_embedding`` start ``[size, 2, dim]``: each axis gets ``width`` dimensions of its own
+    (x from ``offset``, y after it) holding sin/cos pairs of the grid index at ``periods`` (in
+    patches), at the scale of a normalised patch feature. The random start (norm ~0.15 against
+    ~8 for the patch) left a patch's place nearly invisible: after a whole training stage the
+    table had no usable order (measured), and "which way is it moving" stayed at chance."""
+    codes = torch.zeros(size, 2, dim)
+    index = torch.arange(size, dtype=torch.float64)
+    for axis in range(2):
+        start = offset + axis * width
+        for k, period in enumerate(periods[: width // 2]):
+            angle = 2 * math.pi * index / period
+            codes[:, axis, start + 2 * k] = torch.sin(angle).float()
+            codes[:, axis, start + 2 * k + 1] = torch.cos(angle).float()
+    return codes
+
+
 def write_initial_model(out: Path, seed: int = 0) -> Path:
     """The demo model's starting point (random weights, the starts above) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +186,14 @@ def write_initial_model(out: Path, seed: int = 0) -> Path:
     dense = state["model.vision_embedder.patch_dense.weight"]  # [mm_embed_dim, patch_dim]
     blocks = _patch_filters(48, 4)  # 48 of the 64 rows; the rest stay random
     dense[: len(blocks)] = blocks
+    # the remaining rows carry place only: zero patch weights there, (x, y) codes in pos_embedding
+    dense[len(blocks) :] = 0.0
+    state["model.vision_embedder.patch_dense.bias"][len(blocks) :] = 0.0
+    pos = state["model.vision_embedder.pos_embedding"]  # [mm_posemb_size, 2, mm_embed_dim]
+    width = (pos.shape[2] - len(blocks)) // 2
+    pos[:] = _position_codes(
+        pos.shape[0], pos.shape[2], len(blocks), width, (64.0, 32.0, 16.0, 8.0, 4.0, 2.5)
+    )
     audio = state["model.embed_audio.embedding_projection.weight"]  # [hidden, 640]
     audio[:] = _audio_filters(audio.shape[1], audio.shape[0])
     save_file(state, str(path), metadata={"format": "pt"})
