@@ -105,6 +105,9 @@ def install(model: Path, work: Path) -> Path:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     for name in _FILES:
         shutil.copyfile(model / name, DEMO_DIR / name)
+    figures = jsonio.loads((model / "finetune.json").read_text(encoding="utf-8"))
+    figures.pop("out", None)  # a path on the training machine
+    (DEMO_DIR / "finetune.json").write_text(jsonio.dumps(figures, indent=1), encoding="utf-8")
     if (work / "eval.json").is_file():
         shutil.copyfile(work / "eval.json", DEMO_DIR / "eval.json")
     stages = {}
