@@ -31,7 +31,7 @@ from streamer.demo.tasks import (
     notes_prompt,
     summary_prompt,
 )
-from streamer.model.bundled import _CORPUS, SPECIAL_TOKENS, write_random_weights, write_tokenizer
+from streamer.model.bundled import ENGLISH_CORPUS, small_config, write_random_weights, write_tokenizer
 
 __all__ = ["DEMO_NAME", "DEMO_DIR", "demo_config", "write_initial_model", "demo_model_dir"]
 
@@ -42,66 +42,15 @@ _EXTRA_WORDS = "purple orange pink white black grey star heart diamond hexagon b
 
 
 def demo_config() -> dict[str, Any]:
-    """``config.json`` of the demo model."""
-    ids = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    """``config.json`` of the demo model: the bundled checkpoint's layout, twice as wide, with a
+    512-token window and two global layers."""
     full = {"head_dim": 32, "num_key_value_heads": 2}
-    return {
-        "architectures": ["Gemma4UnifiedForConditionalGeneration"],
-        "model_type": "gemma4_unified",
-        "dtype": "float32",
-        "text_config": {
-            "model_type": "gemma4_unified_text",
-            "vocab_size": _VOCAB,
-            "hidden_size": 128,
-            "intermediate_size": 512,
-            "num_hidden_layers": 4,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": 32,
-            "hidden_activation": "gelu_pytorch_tanh",
-            "max_position_embeddings": 32768,
-            "rms_norm_eps": 1e-6,
-            "pad_token_id": ids["<pad>"],
-            "eos_token_id": ids["<eos>"],
-            "bos_token_id": ids["<bos>"],
-            "tie_word_embeddings": True,
-            "rope_parameters": {
-                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
-                "full_attention": {
-                    "rope_type": "proportional",
-                    "partial_rotary_factor": 0.25,
-                    "rope_theta": 1000000.0,
-                },
-            },
-            "attention_bias": False,
-            "sliding_window": 512,
-            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
-            "final_logit_softcapping": 30.0,
-            "use_bidirectional_attention": "vision",
-            "attention_k_eq_v": False,
-            "num_kv_shared_layers": 0,
-            "use_double_wide_mlp": False,
-            "per_layer_config": {"1": dict(full), "3": dict(full)},
-        },
-        "vision_config": {
-            "model_type": "gemma4_unified_vision",
-            "patch_size": 16,
-            "pooling_kernel_size": 3,
-            "mm_embed_dim": 64,
-            "mm_posemb_size": 128,
-            "output_proj_dims": 64,
-            "rms_norm_eps": 1e-6,
-        },
-        "audio_config": {"model_type": "gemma4_unified_audio", "audio_embed_dim": 640, "rms_norm_eps": 1e-6},
-        "boi_token_id": ids["<boi>"],
-        "eoi_token_id": ids["<eoi>"],
-        "image_token_id": ids["<image_soft_token>"],
-        "video_token_id": ids["<video_soft_token>"],
-        "boa_token_id": ids["<boa>"],
-        "eoa_token_index": ids["<eoa>"],
-        "audio_token_id": ids["<audio_soft_token>"],
-        "tie_word_embeddings": True,
-    }
+    text = {
+        "hidden_size": 128, "intermediate_size": 512, "head_dim": 32, "sliding_window": 512,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        "attention_k_eq_v": False, "per_layer_config": {"1": dict(full), "3": dict(full)},
+    }  # fmt: skip
+    return small_config(text=text, vision={"mm_embed_dim": 64, "output_proj_dims": 64})
 
 
 def _corpus() -> str:
@@ -112,7 +61,7 @@ def _corpus() -> str:
     texts += [f"- 00:00 {c} {s}, {n} {t} beep{'s' if n > 1 else ''}"
               for c in COLOURS for s in SHAPES for t in TONES for n in range(1, 5)]  # fmt: skip
     # Answers start a model turn with no space before them: they appear at line starts too.
-    return "\n".join([" ".join(words), "\n".join(words)] * 8 + texts * 2 + [_CORPUS])
+    return "\n".join([" ".join(words), "\n".join(words)] * 8 + texts * 2 + [ENGLISH_CORPUS])
 
 
 # A trainable starting point. Gemma 4 attends with scale 1 after q/k RMSNorms, so unit q/k norm

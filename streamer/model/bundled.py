@@ -21,8 +21,10 @@ from streamer import jsonio
 __all__ = [
     "BUNDLED_NAME",
     "CHAT_TEMPLATE",
+    "ENGLISH_CORPUS",
     "SPECIAL_TOKENS",
     "bundled_model_dir",
+    "small_config",
     "streamer_home",
     "write_bundled_model",
     "write_tokenizer",
@@ -42,7 +44,7 @@ CHAT_TEMPLATE = """{{ bos_token }}{% for message in messages %}{% set role = 'mo
 {% endfor %}{% if add_generation_prompt %}<start_of_turn>model
 {% endif %}"""
 
-_CORPUS = """The meeting started with a review of the quarterly roadmap and the open action items.
+ENGLISH_CORPUS = """The meeting started with a review of the quarterly roadmap and the open action items.
 Alice presented the results of the user study; Bob asked about the latency numbers on mobile.
 We decided to ship the streaming endpoint first and to postpone the batch API by two weeks.
 Action item: Carol will write the migration plan. Action item: Dan will benchmark the GPU servers.
@@ -52,9 +54,12 @@ Numbers: 0 1 2 3 4 5 6 7 8 9 10 15 20 30 45 60 90 minutes, seconds, hours; 00:00
 """
 
 
-def _config() -> dict[str, Any]:
+def small_config(text: dict[str, Any] | None = None, vision: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``config.json`` of a small gemma4_unified checkpoint on this module's vocabulary (512 tokens,
+    :data:`SPECIAL_TOKENS` as ids): the bundled model's fields, with ``text``/``vision`` fields on top
+    (the demo model's shape, :func:`streamer.demo.checkpoint.demo_config`)."""
     ids = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-    return {
+    config: dict[str, Any] = {
         "architectures": ["Gemma4UnifiedForConditionalGeneration"],
         "model_type": "gemma4_unified",
         "dtype": "float32",
@@ -111,12 +116,15 @@ def _config() -> dict[str, Any]:
         "audio_token_id": ids["<audio_soft_token>"],
         "tie_word_embeddings": True,
     }
+    config["text_config"].update(text or {})
+    config["vision_config"].update(vision or {})
+    return config
 
 
 def write_tokenizer(
     out: Path,
     *,
-    corpus: str = _CORPUS,
+    corpus: str = ENGLISH_CORPUS,
     vocab_size: int = _VOCAB,
     template: str = CHAT_TEMPLATE,
     split_digits: bool = False,
@@ -194,7 +202,7 @@ def write_random_weights(
 def write_bundled_model(out: Path) -> Path:
     """Write the bundled checkpoint into the (new or empty) directory ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    config = _config()
+    config = small_config()
     (out / "config.json").write_text(jsonio.dumps(config, indent=2))
     write_tokenizer(out)
     write_random_weights(out, config)
