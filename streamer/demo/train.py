@@ -54,7 +54,7 @@ STAGES: tuple[tuple[str, DatasetPlan, dict[str, Any]], ...] = (
 HELD_OUT_SEED = 900_000  # evaluation recordings: seeds far from every training seed
 DEMO_RECORDING_SEED = 702  # the timeline `make run` summarizes (python examples/make_demo_recording.py)
 _FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-          "generation_config.json", "finetune.json")  # fmt: skip
+          "generation_config.json")  # fmt: skip
 _FIGURES = ("steps", "examples", "tokens", "trained_tokens", "train_s", "cpu_s", "peak_rss_mb", "final_loss")
 
 
