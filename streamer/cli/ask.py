@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from streamer.engine.session import FinishReason, SessionConfig
     from streamer.media import open_media
 
-    choices = tuple(c.strip() for c in args.choices.split(",")) if args.choices else ()
+    # `--choices ""` is no answer at all, not "no constraint": refused like `--choices a,,b`
+    choices = tuple(c.strip() for c in args.choices.split(",")) if args.choices is not None else ()
     if args.choices is not None and not all(choices):
         raise InputError("--choices needs non-empty, comma-separated answers")
     params = SamplingParams(

@@ -59,6 +59,8 @@ def test_choices_answer_is_one_of_them(bundled_dir, recording):
         (["{text}", "q"], "not a media file", 1),
         (["{rec}", "q", "--fps", "0"], "argument --fps", 2),
         (["{rec}", "q", "--choices", ",,"], "choices", 1),
+        (["{rec}", "q", "--choices", ""], "choices", 1),
+        (["{rec}", "q", "--choices", " "], "choices", 1),
         (["{rec}", "q", "--max-context-tokens", "5"], "too small", 1),
     ],
 )
