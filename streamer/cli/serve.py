@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         summarize_dir=_existing_dir(args.summarize_dir),
     )
     check_bind(options.host, options.api_key)  # before loading a model
+    options.check_files()
     if args.ray is not None:  # the same app on Ray Serve replicas; nothing loads here
         from streamer.cli.ray_options import serve_ray
 

@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from streamer.errors import InputError
 from streamer.serve.auth import ApiKeyAuth
 from streamer.serve.hub import LiveHub
 from streamer.serve.metrics import CONTENT_TYPE, ServeMetrics
@@ -49,6 +50,8 @@ def create_app(
         metrics.attach(hub)
         hub.observer = metrics
     web = Path(web_dir) if web_dir is not None else default_web_dir()
+    if web is not None and not web.is_dir():  # starlette would raise a bare RuntimeError
+        raise InputError(f"web_dir {web}: not a directory")
 
     async def healthz(request: Request) -> Response:
         h = hub.engine.health()

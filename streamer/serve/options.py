@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from streamer.errors import InputError
 from streamer.serve.limits import ServeLimits
 
 __all__ = ["ServeOptions"]
@@ -22,3 +24,30 @@ class ServeOptions:
     web_dir: str | None = None  # the browser client's folder (None: frontends/web of this checkout)
     log_level: str = "info"  # uvicorn's log level
     summarize_dir: str | None = None  # server-side folder gRPC Summarize may read (None: uploads only)
+
+    def check_files(self) -> None:
+        """Raise :class:`InputError` naming the option unless the TLS pair loads and ``web_dir`` is a folder.
+
+        Called before a model loads, so a typo in a path is one line, not a traceback from the
+        HTTP server's start (``ssl.SSLError``, starlette's ``RuntimeError``) after the load.
+        """
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InputError("--tls-cert and --tls-key go together")
+        if self.tls_cert is not None and self.tls_key is not None:
+            _check_tls(self.tls_cert, self.tls_key)
+        if self.web_dir is not None and not Path(self.web_dir).is_dir():
+            raise InputError(f"--web-dir {self.web_dir}: not a directory")
+
+
+def _check_tls(cert: str, key: str) -> None:
+    import ssl
+
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not Path(path).is_file():
+            raise InputError(f"{flag} {path}: no such file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise InputError(
+            f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its private key ({exc})"
+        ) from exc

@@ -91,8 +91,7 @@ async def serve(
     import uvicorn
 
     check_bind(options.host, options.api_key)
-    if (options.tls_cert is None) != (options.tls_key is None):
-        raise InputError("--tls-cert and --tls-key go together")
+    options.check_files()
     warm_up()
     engine = AsyncEngine(engine_loop)
     hub = LiveHub(engine, options.limits)

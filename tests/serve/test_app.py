@@ -181,3 +181,13 @@ def test_session_limit_over_websocket(engine):
             with pytest.raises(ConnectionClosed) as info:
                 second.recv(timeout=5)
             assert info.value.rcvd.code == 1013
+
+
+def test_a_web_dir_that_is_not_a_folder_is_an_input_error(engine, tmp_path):
+    from streamer.engine.aio import AsyncEngine
+    from streamer.errors import InputError
+    from streamer.serve.app import create_app
+    from streamer.serve.hub import LiveHub
+
+    with pytest.raises(InputError, match="not a directory"):
+        create_app(LiveHub(AsyncEngine(engine), ServeLimits()), web_dir=tmp_path / "missing")

@@ -250,3 +250,33 @@ def test_non_loopback_without_a_key_refuses_to_start():
     assert r.stderr.strip().startswith(
         "streamer serve: error: refusing to listen on 0.0.0.0 without an API key"
     )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tls-cert", "{text}", "--tls-key", "{text}"], "not a PEM certificate chain and its private key"),
+        (["--tls-cert", "{missing}", "--tls-key", "{text}"], "--tls-cert {missing}: no such file"),
+        (["--tls-cert", "{text}", "--tls-key", "{dir}"], "--tls-key {dir}: no such file"),
+        (["--tls-cert", "{text}"], "--tls-cert and --tls-key go together"),
+        (["--web-dir", "{missing}"], "--web-dir {missing}: not a directory"),
+        (["--web-dir", "{text}"], "--web-dir {text}: not a directory"),
+    ],
+)
+def test_bad_tls_files_or_web_dir_are_one_line_before_the_model_loads(tmp_path, flags, message):
+    text = tmp_path / "notes.pem"
+    text.write_text("this is not a certificate\n")
+    subs = {"{text}": str(text), "{missing}": str(tmp_path / "nope"), "{dir}": str(tmp_path)}
+    for key, value in subs.items():
+        flags = [f.replace(key, value) for f in flags]
+        message = message.replace(key, value)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STREAMER_MODEL": str(tmp_path / "no-model-here")}
+    r = subprocess.run(
+        [sys.executable, "-m", "streamer", "serve", "--http-port", "0", "--no-grpc", *flags],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("streamer serve: error: ") and message in lines[0], (
+        r.stderr
+    )
