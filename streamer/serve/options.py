@@ -44,7 +44,7 @@ def _check_tls(cert: str, key: str) -> None:
 
     for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
         if not Path(path).is_file():
-            raise InputError(f"{flag} {path}: no such file")
+            raise InputError(f"{flag} {path}: no such file (or not a file)")
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
