@@ -60,15 +60,7 @@ class Inbox:
                     tokens, nbytes = tokens - n, nbytes - item.nbytes
             keep = [(i, n) for i, n in sized if not any(i is d for d in drop_incoming)]
             if not self._fits(tokens, nbytes):
-                return PushResult(
-                    PushStatus.REFUSED,
-                    reason=(
-                        f"the session's input queue is full ({self.queued_tokens} tokens, {self.queued_bytes} bytes "
-                        f"waiting; limits {self.max_tokens} tokens, {self.max_bytes} bytes): input is arriving "
-                        "faster than the engine can take it"
-                    ),
-                    code=ErrorCode.QUEUE_FULL,
-                )
+                return PushResult(PushStatus.REFUSED, reason=self._refusal(keep), code=ErrorCode.QUEUE_FULL)
             if drop_queued:
                 gone = set(drop_queued)
                 self._items = deque(x for i, x in enumerate(self._items) if i not in gone)
@@ -79,6 +71,20 @@ class Inbox:
         if pushed is not None and any(f is pushed for f in drop_incoming):
             return PushResult(PushStatus.DROPPED, dropped, "dropped under overload", ErrorCode.QUEUE_FULL)
         return PushResult(PushStatus.ACCEPTED, dropped)
+
+    def _refusal(self, keep: list[tuple[Item, int]]) -> str:
+        """Why a push was refused: the queue is busy (retry later), or the push alone is larger than it."""
+        limits = f"limits {self.max_tokens} tokens, {self.max_bytes} bytes"
+        tokens, nbytes = sum(n for _, n in keep), sum(i.nbytes for i, _ in keep)
+        if not self._fits(tokens, nbytes):  # even an empty queue cannot take it: waiting will not help
+            return (
+                f"this input (about {tokens} tokens, {nbytes} bytes) is larger than the session's whole input "
+                f"queue ({limits}): send it in smaller pieces"
+            )
+        return (
+            f"the session's input queue is full ({self.queued_tokens} tokens, {self.queued_bytes} bytes "
+            f"waiting; {limits}): input is arriving faster than the engine can take it"
+        )
 
     def take(self, max_tokens: int, at_least_one: bool = True) -> list[Item]:
         """Items from the front up to ``max_tokens``, ending at a question; call :meth:`done` for each later."""

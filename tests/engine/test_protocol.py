@@ -192,6 +192,16 @@ def test_inbox_refuses_audio_that_cannot_fit_and_changes_nothing():
     assert (inbox.queued_tokens, inbox.queued_bytes, len(inbox)) == before
 
 
+def test_inbox_says_when_a_push_is_larger_than_the_whole_queue():
+    # An empty queue that can never take the push: "arriving faster than the engine" would send
+    # the client into retrying forever; the reason says to split it instead.
+    inbox = Inbox(max_tokens=5, max_bytes=1 << 30, estimate=_tokens)
+    result = inbox.offer([TextItem("a long document")])  # 10 tokens > 5, with nothing waiting
+    assert result.status is PushStatus.REFUSED and result.code is ErrorCode.QUEUE_FULL
+    assert "larger than the session's whole input queue" in result.reason and "faster" not in result.reason
+    assert "smaller pieces" in result.reason and len(inbox) == 0
+
+
 def test_inbox_bounds_bytes_too_and_a_frame_that_cannot_fit_is_dropped():
     inbox = Inbox(max_tokens=10_000, max_bytes=1000, estimate=_tokens)
     big = FrameItem(0.0, np.zeros((20, 20, 3), np.uint8))  # 1200 bytes
