@@ -30,11 +30,23 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 
+from streamer.errors import StreamerError
 from streamer.media import SamplingPolicy, VideoFrame, open_media
 from streamer.media.image import encode_jpeg
 from streamer.serve.grpc_errors import error_from_rpc
 from streamer.serve.proto.streamer.v1 import streamer_pb2 as pb
 from streamer.serve.proto.streamer.v1 import streamer_pb2_grpc as pb_grpc
+
+
+def check_camera(path: str) -> None:
+    """Exit with one line unless ``path`` is a readable recording with a video stream."""
+    try:
+        with open_media(path, SamplingPolicy.fixed_rate(1.0)) as media:
+            has_video = media.info.video is not None
+    except StreamerError as exc:
+        raise SystemExit(f"robot_controller: error: {exc}") from None
+    if not has_video:
+        raise SystemExit(f"robot_controller: error: {path}: no video stream to use as the camera")
 
 
 def camera(path: str, hz: float) -> Iterator[VideoFrame]:
@@ -83,7 +95,13 @@ async def control_loop(args: argparse.Namespace, target: str) -> list:
     results: list = []
     async with channel:
         stub = pb_grpc.StreamerStub(channel)
-        await channel.channel_ready()
+        try:  # without a bound, a wrong --target (or no server yet) would wait here forever, silently
+            await asyncio.wait_for(channel.channel_ready(), args.connect_timeout_s)
+        except asyncio.TimeoutError:
+            raise SystemExit(
+                f"robot_controller: error: no gRPC server answered at {target} within {args.connect_timeout_s:g} s "
+                "(is `streamer serve` running? --target HOST:PORT)"
+            ) from None
         period = 1.0 / args.hz
         start = time.perf_counter()
         tasks = []
@@ -145,10 +163,16 @@ def main() -> int:
         "--api-key", default=os.environ.get("STREAMER_API_KEY"), help="default: $STREAMER_API_KEY"
     )
     parser.add_argument("--tls-ca", default=None, metavar="PEM", help="CA certificate: connect with TLS")
+    parser.add_argument(
+        "--connect-timeout-s", type=float, default=10.0, help="seconds to wait for the server (default 10)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per tick")
     args = parser.parse_args()
     if not 0 < args.hz <= 30 or not args.choices:
         parser.error("--hz must be in (0, 30] and --choices must name at least one answer")
+    if not 0 < args.connect_timeout_s <= 3600:
+        parser.error("--connect-timeout-s must be in (0, 3600]")
+    check_camera(args.video)
     proc, target = spawn_server(args.server_threads) if args.spawn else (None, args.target)
     try:
         results = asyncio.run(control_loop(args, target))

@@ -71,3 +71,37 @@ def test_ask_at_rate_for_load_tests():
     figures = asyncio.run(main())
     assert figures["calls"] == 10 and figures["ok"] + figures["deadline_exceeded"] == 10
     assert figures["errors"] == [] and figures["latency_p50_s"] is not None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["no server", "missing file", "not media", "no video"])
+def test_robot_controller_user_errors_are_one_line_and_never_hang(tmp_path, case):
+    from streamer.media.synth import write_synthetic_recording
+
+    video = write_synthetic_recording(tmp_path / "cam.mp4", minutes=0.02, size=(64, 48), fps=5)
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    audio_only = tmp_path / "mic.wav"
+    audio_only.write_bytes(b"RIFF$}\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x00}\x00\x00"
+                           b"\x02\x00\x10\x00data\x00}\x00\x00" + b"\x00" * 32000)  # fmt: skip
+    path, message = {
+        "no server": (video, "no gRPC server answered"),
+        "missing file": (tmp_path / "nope.mp4", "no such file"),
+        "not media": (tmp_path / "notes.mp4", "not a media file"),
+        "no video": (audio_only, "no video stream"),
+    }[case]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRPC_VERBOSITY": "ERROR"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "robot_controller.py"), str(path),
+         "--target", f"127.0.0.1:{_free_port()}", "--seconds", "1", "--connect-timeout-s", "1"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
+    assert lines[0].startswith("robot_controller: error: ") and message in lines[0], done.stderr
