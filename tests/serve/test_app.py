@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -191,3 +195,46 @@ def test_a_web_dir_that_is_not_a_folder_is_an_input_error(engine, tmp_path):
 
     with pytest.raises(InputError, match="not a directory"):
         create_app(LiveHub(AsyncEngine(engine), ServeLimits()), web_dir=tmp_path / "missing")
+
+
+def _live_ws_client(*args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, str(root / "examples" / "live_ws_client.py"), *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+
+
+def test_live_ws_client_example_streams_and_asks(engine, tmp_path):
+    from streamer.media.synth import write_synthetic_recording
+
+    video = write_synthetic_recording(tmp_path / "cam.mp4", minutes=0.05, size=(64, 48), fps=5)
+    with running_server(engine) as srv:
+        url = f"ws://127.0.0.1:{srv.http_port}/v1/live"
+        done = _live_ws_client(str(video), "--url", url, "--ask", "1:What is it?", "--speed", "8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the answer is forty two" in done.stdout and "stats: " in done.stdout
+
+
+@pytest.mark.parametrize("case", ["missing file", "not media", "no server"])
+def test_live_ws_client_example_user_errors_are_one_line(tmp_path, case):
+    import socket
+
+    from streamer.media.synth import write_synthetic_recording
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    path, message = {
+        "missing file": (tmp_path / "nope.mp4", "no such file"),
+        "not media": (tmp_path / "notes.mp4", "not a media file"),
+        "no server": (
+            write_synthetic_recording(tmp_path / "cam.mp4", minutes=0.02, size=(64, 48), fps=5),
+            "cannot connect to",
+        ),
+    }[case]
+    done = _live_ws_client(str(path), "--url", f"ws://127.0.0.1:{port}/v1/live")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
+    assert lines[0].startswith("live_ws_client: error: ") and message in lines[0], done.stderr
