@@ -26,6 +26,7 @@ __all__ = [
     "number",
     "number_list",
     "text",
+    "question",
     "device",
     "THREADS",
     "SEED",
@@ -123,6 +124,15 @@ def text(raw: str) -> str:
     if where is not None:
         raise argparse.ArgumentTypeError(f"is not valid UTF-8 text ({where})")
     return raw
+
+
+def question(raw: str) -> str:
+    """An argparse ``type`` for a question or prompt: :func:`text` that is not blank (refused before
+    the model loads, with the usage exit code)."""
+    value = text(raw)
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    return value
 
 
 def device(raw: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from streamer import jsonio
-from streamer.cli.args import CONTEXT_TOKENS, FPS, SEED, TOKENS, number, text
+from streamer.cli.args import CONTEXT_TOKENS, FPS, SEED, TOKENS, number, question, text
 from streamer.cli.common import add_model_arguments, load_engine, media_policy
 from streamer.engine.protocol import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 from streamer.errors import InputError, MediaError
@@ -17,7 +17,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="media file (video and/or audio)")
-    parser.add_argument("question", type=text, help="the question to ask after the recording")
+    parser.add_argument("question", type=question, help="the question to ask after the recording")
     add_model_arguments(parser)
     parser.add_argument("--fps", type=FPS, default=1.0, help="video frames sampled per second (default 1)")
     parser.add_argument(

@@ -58,6 +58,8 @@ def test_choices_answer_is_one_of_them(bundled_dir, recording):
         (["{missing}", "q"], "no such file", 1),
         (["{text}", "q"], "not a media file", 1),
         (["{rec}", "q", "--fps", "0"], "argument --fps", 2),
+        (["{rec}", ""], "argument question: is empty", 2),
+        (["{rec}", "  "], "argument question: is empty", 2),
         (["{rec}", "q", "--choices", ",,"], "choices", 1),
         (["{rec}", "q", "--choices", ""], "choices", 1),
         (["{rec}", "q", "--choices", " "], "choices", 1),
