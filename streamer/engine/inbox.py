@@ -25,7 +25,9 @@ class Inbox:
     def __init__(self, max_tokens: int, max_bytes: int, estimate: Callable[[Item], int]):
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
-        self.estimate = estimate  # tokens an item will take (an upper bound before tokenizing)
+        # tokens an item will take: exact for media, ~bytes/2 for text until it is tokenized (not a
+        # bound: max_bytes is the hard one)
+        self.estimate = estimate
         self._lock = threading.Lock()
         self._items: deque[tuple[Item, int]] = deque()
         self.queued_tokens = 0
