@@ -6,7 +6,8 @@ through as JSON that other tools reject. Every JSON streamer writes or reads goe
 
 * :func:`dumps` writes a non-finite float as ``null`` and never emits NaN/Infinity.
 * :func:`loads` refuses ``NaN``/``Infinity``/``-Infinity`` with a ValueError
-  (``json.JSONDecodeError`` is one too).
+  (``json.JSONDecodeError`` is one too), and integers longer than Python converts by default
+  (4,300 digits) with a message of its own instead of Python's advice to raise that limit.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ def _reject(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_MAX_INT_DIGITS = 4300  # Python's default int/str conversion limit (sys.get_int_max_str_digits)
+
+
+def _integer(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits} digits is too long (at most {_MAX_INT_DIGITS})")
+    return int(text)
+
+
 def loads(text: str | bytes) -> Any:
-    """``json.loads`` that refuses ``NaN``, ``Infinity`` and ``-Infinity``."""
-    return json.loads(text, parse_constant=_reject)
+    """``json.loads`` that refuses ``NaN``, ``Infinity``, ``-Infinity`` and integers past 4,300 digits."""
+    return json.loads(text, parse_constant=_reject, parse_int=_integer)

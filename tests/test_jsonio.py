@@ -19,3 +19,11 @@ def test_non_finite_floats_are_written_as_null():
 def test_nan_and_infinity_are_refused_on_read(text):
     with pytest.raises(ValueError, match="is not valid JSON"):
         jsonio.loads(text)
+
+
+def test_huge_integers_are_refused_with_a_message_of_our_own():
+    assert jsonio.loads("[-" + "9" * 4300 + "]")[0] == -int("9" * 4300)
+    for text in ('{"seq": ' + "9" * 5000 + "}", "[-" + "1" * 4301 + "]"):
+        with pytest.raises(ValueError, match=r"an integer of \d+ digits is too long") as info:
+            jsonio.loads(text)
+        assert "set_int_max_str_digits" not in str(info.value)
