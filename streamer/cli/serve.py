@@ -124,16 +124,10 @@ def _limits(args: argparse.Namespace):  # noqa: ANN202 - ServeLimits
     return ServeLimits(**given)
 
 
-def _existing_dir(path: str | None) -> str | None:
+def _resolved(path: str | None) -> str | None:
     from pathlib import Path
 
-    from streamer.errors import InputError
-
-    if path is None:
-        return None
-    if not Path(path).is_dir():
-        raise InputError(f"--summarize-dir {path}: not a directory")
-    return str(Path(path).resolve())
+    return None if path is None else str(Path(path).resolve())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         grace_s=args.grace_s,
         web_dir=args.web_dir,
         log_level=args.log_level,
-        summarize_dir=_existing_dir(args.summarize_dir),
+        summarize_dir=_resolved(args.summarize_dir),
     )
     check_bind(options.host, options.api_key)  # before loading a model
     options.check_files()

@@ -26,7 +26,7 @@ class ServeOptions:
     summarize_dir: str | None = None  # server-side folder gRPC Summarize may read (None: uploads only)
 
     def check_files(self) -> None:
-        """Raise :class:`InputError` naming the option unless the TLS pair loads and ``web_dir`` is a folder.
+        """Raise :class:`InputError` naming the option unless the TLS pair loads and the folders exist.
 
         Called before a model loads, so a typo in a path is one line, not a traceback from the
         HTTP server's start (``ssl.SSLError``, starlette's ``RuntimeError``) after the load.
@@ -35,8 +35,9 @@ class ServeOptions:
             raise InputError("--tls-cert and --tls-key go together")
         if self.tls_cert is not None and self.tls_key is not None:
             _check_tls(self.tls_cert, self.tls_key)
-        if self.web_dir is not None and not Path(self.web_dir).is_dir():
-            raise InputError(f"--web-dir {self.web_dir}: not a directory")
+        for flag, folder in (("--web-dir", self.web_dir), ("--summarize-dir", self.summarize_dir)):
+            if folder is not None and not Path(folder).is_dir():
+                raise InputError(f"{flag} {folder}: not a directory")
 
 
 def _check_tls(cert: str, key: str) -> None:

@@ -261,6 +261,7 @@ def test_non_loopback_without_a_key_refuses_to_start():
         (["--tls-cert", "{text}"], "--tls-cert and --tls-key go together"),
         (["--web-dir", "{missing}"], "--web-dir {missing}: not a directory"),
         (["--web-dir", "{text}"], "--web-dir {text}: not a directory"),
+        (["--summarize-dir", "{missing}"], "--summarize-dir {missing}: not a directory"),
     ],
 )
 def test_bad_tls_files_or_web_dir_are_one_line_before_the_model_loads(tmp_path, flags, message):
