@@ -1,10 +1,11 @@
 """The ``streamer`` command line: one module per command.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Every error a user
-can cause prints exactly one line on stderr, never a traceback:
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``, and may expose
+``check_args(args) -> str | None``: options that contradict each other (each valid alone), as a
+message. Every error a user can cause prints exactly one line on stderr, never a traceback:
 
-* a bad flag or value (argparse, the types of :mod:`streamer.cli.args`): ``streamer CMD: error: ...``,
-  exit code 2, before any file is opened or model loaded;
+* a bad flag or value (argparse, the types of :mod:`streamer.cli.args`, ``check_args``):
+  ``streamer CMD: error: ...``, exit code 2, before any file is opened or model loaded;
 * a :class:`streamer.errors.StreamerError` from the work: ``streamer CMD: error: ...``, exit code 1;
 * Ctrl-C: ``streamer CMD: interrupted``, exit code 130 (see :mod:`streamer.cli.interrupt`).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn, Protocol, cast
 
 from streamer import __version__
@@ -42,11 +43,15 @@ def one_line(message: object) -> str:
     return " ".join(display(str(message)).split("\n")).replace("\r", " ").strip()
 
 
+def _usage_line(prog: str, message: str) -> str:
+    return f"{prog}: error: {one_line(message)} (see {prog} --help)\n"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line (subcommand parsers inherit the class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+        self.exit(2, _usage_line(self.prog, message))
 
     def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
         # argparse drops a "--" value (`--frames=--`) and stores [] without calling the type.
@@ -91,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     prog = f"streamer {args.command}"
+    check: Callable[[argparse.Namespace], str | None] | None = getattr(module, "check_args", None)
+    problem = check(args) if check is not None else None
+    if problem:
+        sys.stderr.write(_usage_line(prog, problem))
+        return 2
     with graceful_interrupts(prog):
         try:
             return int(module.run(args) or 0)

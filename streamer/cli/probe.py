@@ -17,7 +17,7 @@ from streamer.cli.args import number
 from streamer.errors import InputError, MediaError
 from streamer.text import display
 
-__all__ = ["add_arguments", "run", "probe_file"]
+__all__ = ["add_arguments", "check_args", "run", "probe_file"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sample on scene change >= T (0-1)",
     )  # fmt: skip
     parser.add_argument(
-        "--min-interval", type=seconds, default=0.5, help="--scene: min seconds between frames"
+        "--min-interval", type=seconds, default=0.5, help="--scene: min seconds between frames (default 0.5)"
     )
     parser.add_argument(
-        "--max-interval", type=seconds, default=10.0, help="--scene: max seconds between frames"
+        "--max-interval", type=seconds, default=10.0, help="--scene: max seconds between frames (default 10)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--dump", metavar="DIR", help="write frame_<i>_<t_ms>.png and audio_16k.wav into DIR")
+
+
+def check_args(args: argparse.Namespace) -> str | None:
+    """A usage error (exit 2, before the file is opened): the interval bounds contradict each other."""
+    if args.min_interval > args.max_interval:
+        return f"--min-interval {args.min_interval:g} s is more than --max-interval {args.max_interval:g} s"
+    return None
 
 
 def _policy(args: argparse.Namespace) -> Any:

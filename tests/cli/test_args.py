@@ -87,3 +87,22 @@ def test_help_and_version_return_0(capsys):
     assert main(["--version"]) == 0
     assert main(["ask", "--help"]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown"),
+    [
+        (["--scene", "0.1", "--min-interval", "5", "--max-interval", "1"], "--min-interval 5 s"),
+        (["--max-interval", "0.2"], "--min-interval 0.5 s"),  # against the default of the other
+        (["--min-interval", "20"], "--max-interval 10 s"),
+    ],
+)
+def test_probe_min_interval_over_max_interval_is_a_usage_error_before_any_work(
+    capsys, tmp_path, flags, shown
+):
+    missing = str(tmp_path / "missing.mp4")  # opening it would be an exit-1 error: no work was done
+    assert main(["probe", missing, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("streamer probe: error: --min-interval"), err
+    assert shown in err and "missing.mp4" not in err, err

@@ -119,10 +119,12 @@ def test_values_that_pass_parsing_but_fail_later_are_one_line(bundled_dir, recor
         ["ask", recording, "q", "--device", "cuda:7", "--threads", "1"],
         ["summarize", recording, "--out", "/dev/null"],
         ["verify", "--model", tmp_path / "no-such-model"],
-        ["probe", recording, "--scene", "0.5", "--min-interval", "20", "--max-interval", "10"],
     ]
     for args in cases:
         _assert_one_line(_run(*map(str, args), home=home, timeout=120), (1,))
+    # options valid alone that contradict each other: a usage error (exit 2) before any work
+    probe = ["probe", recording, "--scene", "0.5", "--min-interval", "20", "--max-interval", "10"]
+    _assert_one_line(_run(*map(str, probe), home=home, timeout=120), (2,))
 
 
 def test_boundary_values_of_every_ask_option_still_answer(bundled_dir, recording):
