@@ -25,8 +25,8 @@ demo-model: setup
 	$(BIN)/python -m streamer.demo.train --work out/demo-train --install
 
 test: setup
-	$(BIN)/ruff check streamer tests
-	$(BIN)/ruff format --check streamer tests
+	$(BIN)/ruff check streamer tests examples
+	$(BIN)/ruff format --check streamer tests examples
 	$(BIN)/mypy
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 

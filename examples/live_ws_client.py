@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 
@@ -23,6 +22,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
+from streamer import jsonio
 from streamer.errors import StreamerError
 from streamer.media import SamplingPolicy, open_media
 from streamer.media.image import encode_jpeg
@@ -73,11 +73,11 @@ async def _stream(args: argparse.Namespace, ws: ClientConnection, questions: lis
     async def send_json(message: dict) -> None:
         nonlocal seq
         seq += 1
-        await ws.send(json.dumps({"seq": seq, **message}))
+        await ws.send(jsonio.dumps({"seq": seq, **message}))
 
-    await ws.send(json.dumps({"type": "setup", "seq": 0, "fps": args.fps, "system_prompt": args.system,
-                              "sampling": {"max_new_tokens": args.max_new_tokens}}))  # fmt: skip
-    ready = json.loads(await ws.recv())
+    await ws.send(jsonio.dumps({"type": "setup", "seq": 0, "fps": args.fps, "system_prompt": args.system,
+                                "sampling": {"max_new_tokens": args.max_new_tokens}}))  # fmt: skip
+    ready = jsonio.loads(await ws.recv())
     if ready["type"] != "ready":
         print(f"refused: {ready.get('code')}: {ready.get('message')}", file=sys.stderr)
         return 1
@@ -88,7 +88,7 @@ async def _stream(args: argparse.Namespace, ws: ClientConnection, questions: lis
 
     async def reader() -> None:
         async for raw in ws:
-            m = json.loads(raw)
+            m = jsonio.loads(raw)
             if m["type"] == "answer_delta":
                 print(m["text"], end="", flush=True)
             elif m["type"] == "answer_done":
@@ -164,7 +164,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1 = real time)")
     parser.add_argument("--system", default=None, help="system prompt")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--answer-timeout", type=float, default=60.0, help="seconds to wait for the last answers")
+    parser.add_argument(
+        "--answer-timeout", type=float, default=60.0, help="seconds to wait for the last answers"
+    )
     return parser.parse_args(argv)
 
 

@@ -27,7 +27,9 @@ def main() -> None:
     args = parser.parse_args()
     rec = sample_timeline(args.seed, min_s=60.0, max_s=60.0)
     # MP4 (H.264 + AAC) so that any player opens it
-    rec = dataclasses.replace(rec, container="mp4", video_codec="libx264", audio_codec="aac", sample_rate=48_000)
+    rec = dataclasses.replace(
+        rec, container="mp4", video_codec="libx264", audio_codec="aac", sample_rate=48_000
+    )
     if args.print_events:
         for a in rec.appearances:
             seen = first_seen(rec, a)
@@ -36,8 +38,10 @@ def main() -> None:
         print(f"{args.out} exists; keeping it")
         return
     write_recording(rec, args.out)
-    print(f"wrote {args.out} ({rec.duration_s:g} s, {rec.width}x{rec.height} @ {rec.fps} fps, "
-          f"{len(rec.appearances)} shapes)")
+    print(
+        f"wrote {args.out} ({rec.duration_s:g} s, {rec.width}x{rec.height} @ {rec.fps} fps, "
+        f"{len(rec.appearances)} shapes)"
+    )
 
 
 if __name__ == "__main__":

@@ -152,7 +152,10 @@ def main() -> int:
     parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC address (default 127.0.0.1:50051)")
     parser.add_argument("--spawn", action="store_true", help="start a `streamer serve` of its own")
     parser.add_argument(
-        "--server-threads", type=int, default=None, help="with --spawn: its torch threads (1 is best on a busy CPU)"
+        "--server-threads",
+        type=int,
+        default=None,
+        help="with --spawn: its torch threads (1 is best on a busy CPU)",
     )
     parser.add_argument("--hz", type=float, default=5.0, help="ticks per second, 5-10 (default 5)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
