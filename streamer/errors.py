@@ -56,7 +56,14 @@ class UnsupportedMediaError(MediaError):
 
 
 class InputError(StreamerError):
-    """A request is malformed: wrong shape, out-of-order timestamp, size over a limit, bad value."""
+    """A request is malformed: wrong shape, out-of-order timestamp, size over a limit, bad value.
+
+    ``field`` names the refused setting where the raiser knows it (``"max_context_tokens"``), else None.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ProtocolError(InputError):

@@ -100,6 +100,10 @@ class AsyncEngine:
     ) -> AsyncSession:
         return AsyncSession(self.engine.open_session(config, session_id))
 
+    def resolve_config(self, config: SessionConfig) -> SessionConfig:
+        """See :meth:`EngineLoop.resolve_config` (pure and quick: no model work, no await)."""
+        return self.engine.resolve_config(config)
+
     def get_session(self, session_id: str) -> AsyncSession:
         return AsyncSession(self.engine.get_session(session_id))
 

@@ -132,14 +132,16 @@ class ModelCore:
         if budget < minimum:
             raise InputError(
                 f"max_context_tokens {budget} is too small for this model: it must hold the sliding window, "
-                f"a prefill chunk and the system prompt (at least {minimum})"
+                f"a prefill chunk and the system prompt (at least {minimum})",
+                field="max_context_tokens",
             )
         if budget > text.max_position_embeddings:
             raise InputError(
-                f"max_context_tokens {budget} exceeds the model's {text.max_position_embeddings} positions"
+                f"max_context_tokens {budget} exceeds the model's {text.max_position_embeddings} positions",
+                field="max_context_tokens",
             )
         if self.loaded.config.vision is None and config.frame_soft_tokens != 70:
-            raise InputError("this model takes no images")
+            raise InputError("this model takes no images", field="frame_soft_tokens")
         return dataclasses.replace(config, max_context_tokens=budget)
 
     def estimate(self, config: SessionConfig) -> Callable[[Item], int]:

@@ -167,10 +167,7 @@ class EngineLoop:
         from streamer.engine.session import Session
 
         self._check_serving()
-        config = config or SessionConfig()
-        if not isinstance(config, SessionConfig):
-            raise InputError("config must be a SessionConfig")
-        resolved = self.core.resolve(config)
+        resolved = self.resolve_config(config or SessionConfig())
         sid = session_id or new_session_id()
         record = SessionRecord(
             sid,
@@ -191,6 +188,13 @@ class EngineLoop:
         self.metrics.sessions_opened += 1
         self._post(lambda: self.core.open(record))
         return Session(self, record)
+
+    def resolve_config(self, config: SessionConfig) -> SessionConfig:
+        """``config`` as :meth:`open_session` would take it: defaults filled, checked against the model
+        (InputError, with ``field`` set where one setting is refused). Opens nothing; any thread."""
+        if not isinstance(config, SessionConfig):
+            raise InputError("config must be a SessionConfig")
+        return self.core.resolve(config)
 
     def get_session(self, session_id: str):  # noqa: ANN201
         """The open session with this id (SessionError if there is none)."""

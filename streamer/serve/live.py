@@ -225,30 +225,10 @@ class LiveProtocol:
             await self._end(CloseReason.TRY_AGAIN, refusal)
             return
         lim = self.limits
-        if msg.system_prompt is not None and len(msg.system_prompt) > lim.max_text_chars:
-            raise InputError(f"system_prompt is longer than {lim.max_text_chars} characters")
-        if msg.max_context_tokens is not None and lim.max_context_tokens is not None:
-            if msg.max_context_tokens > lim.max_context_tokens:
-                raise InputError(
-                    f"max_context_tokens is over this server's limit of {lim.max_context_tokens}"
-                )
+        config = self._session_config(msg)
         fps = 1.0 if msg.fps is None else msg.fps
         if not 0 < fps <= lim.max_fps:
             raise InputError(f"fps must be in (0, {lim.max_fps:g}], got {fps:g}")
-        given = {
-            k: getattr(msg, k)
-            for k in ("evict_to_fraction", "frame_soft_tokens", "audio_segment_s")
-            if getattr(msg, k) is not None
-        }
-        config = SessionConfig(
-            system_prompt=msg.system_prompt,
-            max_context_tokens=msg.max_context_tokens or lim.max_context_tokens,
-            max_pending_tokens=lim.max_pending_tokens,
-            max_pending_bytes=lim.max_pending_bytes,
-            max_question_chars=lim.max_question_chars,
-            idle_timeout_s=lim.idle_timeout_s + 60.0,  # the connection's own check comes first
-            **given,
-        )
         self._defaults = msg.sampling or Sampling()
         self._params(AskMsg(question="-"))  # refuse bad sampling defaults now
         self._reserved = True  # counted before any await: admission is atomic on the event loop
@@ -270,6 +250,39 @@ class LiveProtocol:
         self._emit(Ready(self.session.id, resolved, lim.public(), msg.seq))
         self._spawn(self._ticker())
         self._spawn(self._watch_events())
+
+    def check_setup(self, msg: Setup) -> SessionConfig:
+        """The engine session config ``msg`` asks for, checked against this server's limits and by the
+        engine as opening it would check it (InputError; ``field`` names the setting where one is at
+        fault). Opens nothing: for a client that sends its settings before the session opens."""
+        return self.hub.engine.resolve_config(self._session_config(msg))
+
+    def _session_config(self, msg: Setup) -> SessionConfig:
+        lim = self.limits
+        if msg.system_prompt is not None and len(msg.system_prompt) > lim.max_text_chars:
+            raise InputError(
+                f"system_prompt is longer than {lim.max_text_chars} characters", field="system_prompt"
+            )
+        if msg.max_context_tokens is not None and lim.max_context_tokens is not None:
+            if msg.max_context_tokens > lim.max_context_tokens:
+                raise InputError(
+                    f"max_context_tokens is over this server's limit of {lim.max_context_tokens}",
+                    field="max_context_tokens",
+                )
+        given = {
+            k: getattr(msg, k)
+            for k in ("evict_to_fraction", "frame_soft_tokens", "audio_segment_s")
+            if getattr(msg, k) is not None
+        }
+        return SessionConfig(
+            system_prompt=msg.system_prompt,
+            max_context_tokens=msg.max_context_tokens or lim.max_context_tokens,
+            max_pending_tokens=lim.max_pending_tokens,
+            max_pending_bytes=lim.max_pending_bytes,
+            max_question_chars=lim.max_question_chars,
+            idle_timeout_s=lim.idle_timeout_s + 60.0,  # the connection's own check comes first
+            **given,
+        )
 
     async def _frame(self, msg: Frame) -> None:
         started = time.perf_counter()

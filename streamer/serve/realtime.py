@@ -9,6 +9,8 @@ conversation on top of streamer's one continuous session:
 * the engine session opens lazily, at the first event that needs it (an item, a commit, a
   response, a frame), so the ``instructions`` of a ``session.update`` sent first become the
   session's system prompt (kept through eviction); later instructions enter as system turns;
+  a ``session.update`` the engine would refuse at that first input (a context budget the model
+  cannot hold) is refused itself, naming the field;
 * input audio is buffered until ``input_audio_buffer.commit`` (``clear`` drops it) and then
   enters at the time its first chunk arrived; pictures (``input_image`` parts and
   ``streamer.input_frame.append``) enter as frames at their arrival time;
@@ -44,7 +46,7 @@ from typing import Any
 
 from streamer import jsonio
 from streamer.engine.protocol import ErrorCode
-from streamer.errors import ProtocolError, StreamerError
+from streamer.errors import InputError, ProtocolError, StreamerError
 from streamer.media.g711 import alaw_to_s16le, ulaw_to_s16le
 from streamer.media.image import image_format
 from streamer.media.types import SAMPLE_RATE
@@ -103,6 +105,29 @@ _CHUNK_BYTES = 1 << 20  # committed audio goes to the live core in chunks of at 
 _ITEM_HISTORY = 256  # recent items kept for conversation.item.retrieve and previous_item_id
 _FORWARDED_HISTORY = 4096  # forwarded messages remembered to map live errors back to client event ids
 _TICK_S = 0.2  # seconds between idle checks before the engine session exists
+
+
+# SessionConfig fields -> where a Realtime client sets them (errors name the latter)
+_SETUP_PARAMS = {
+    "system_prompt": "session.instructions",
+    "max_context_tokens": "session.streamer.max_context_tokens",
+    "evict_to_fraction": "session.truncation.retention_ratio",
+    "frame_soft_tokens": "session.streamer.frame_soft_tokens",
+    "audio_segment_s": "session.streamer.audio_segment_s",
+}
+
+
+def _setup_of(settings: SessionSettings) -> Setup:
+    """The live core's setup message for the engine session these settings open."""
+    o = settings.streamer
+    return Setup(
+        system_prompt=settings.instructions or None,
+        max_context_tokens=o.max_context_tokens,
+        evict_to_fraction=settings.retention_ratio,
+        frame_soft_tokens=o.frame_soft_tokens,
+        audio_segment_s=o.audio_segment_s,
+        fps=o.fps,
+    )
 
 
 @dataclass
@@ -238,6 +263,8 @@ class RealtimeProtocol:
                 "Missing required parameter: 'session'.", "missing_required_parameter", "session"
             )
         new = apply_session_update(self.settings, ev["session"], self.limits, self._opened)
+        if not self._opened and _setup_of(new) != _setup_of(self.settings):
+            self._check_setup(_setup_of(new))  # what the first input would be refused for, refused now
         if new.input_format != self.settings.input_format and self._audio:
             raise RealtimeError(
                 "the input audio format cannot change while the buffer holds audio: commit or clear it first",
@@ -431,24 +458,23 @@ class RealtimeProtocol:
         """Open the engine session (once) with the settings so far; False if it was refused."""
         if self._opened:
             return True
-        s, o = self.settings, self.settings.streamer
-        setup = Setup(
-            system_prompt=s.instructions or None,
-            max_context_tokens=o.max_context_tokens,
-            evict_to_fraction=s.retention_ratio,
-            frame_soft_tokens=o.frame_soft_tokens,
-            audio_segment_s=o.audio_segment_s,
-            fps=o.fps,
-        )
-        error = await self._forward(setup, event_id, "setup")
+        error = await self._forward(_setup_of(self.settings), event_id, "setup")
         if error is not None:
             self._refused(error, event_id, "session")
         if self.live.state is not LiveState.OPEN:
             return False
         self._opened = True
         self._t0 = self._clock()
-        self._in_effect = s.instructions
+        self._in_effect = self.settings.instructions
         return True
+
+    def _check_setup(self, setup: Setup) -> None:
+        """Refuse (RealtimeError naming the field) settings the engine would refuse when it opens."""
+        try:
+            self.live.check_setup(setup)
+        except InputError as exc:
+            param = _SETUP_PARAMS.get(exc.field or "", "session")
+            raise RealtimeError(str(exc), "invalid_value", param) from None
 
     async def _flush_held(self, event_id: str | None) -> bool:
         """Add the waiting user text as a plain user turn (a newer turn displaces it as the question)."""

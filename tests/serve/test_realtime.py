@@ -245,6 +245,44 @@ def test_setup_fields_are_fixed_once_input_arrived(fake):
     run(body())
 
 
+def test_a_context_budget_the_model_cannot_hold_is_refused_at_session_update(bundled):
+    """The engine session opens at the first input: its model's checks run at session.update, not then."""
+    from streamer.engine.engine import Engine
+
+    engine = Engine(*bundled)
+    engine.start()
+
+    async def body():
+        conn = await _connect(engine)
+        event_id = await conn.send(
+            "session.update", session={"type": "realtime", "streamer": {"fps": 2.0, "max_context_tokens": 5}}
+        )
+        refused = await asyncio.wait_for(conn.proto.next_event(), 5)
+        assert refused is not None and refused["type"] == "error", refused  # not session.updated
+        error = refused["error"]
+        assert (error["param"], error["code"], error["event_id"]) == (
+            "session.streamer.max_context_tokens",
+            "invalid_value",
+            event_id,
+        )
+        assert "too small for this model" in error["message"]
+        await conn.send("session.update", session={"type": "realtime"})
+        (updated,) = await conn.until("session.updated")
+        streamer = updated["session"]["streamer"]
+        assert (streamer["max_context_tokens"], streamer["fps"]) == (None, 1.0)  # nothing of it applied
+        await conn.user_text("hello")  # later input opens the session with the settings kept
+        await conn.send("response.create")
+        events = await conn.until("response.done", timeout=30)
+        assert "error" not in _types(events), events
+        assert conn.proto.live.session is not None
+        await conn.proto.connection_lost()
+
+    try:
+        run(body(), timeout=60)
+    finally:
+        engine.stop()
+
+
 # ---- text, responses ---------------------------------------------------------------------------
 
 
