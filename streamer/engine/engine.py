@@ -105,7 +105,11 @@ class Engine(EngineLoop):
         session = self.open_session(config)
         record = session.record
         record.timeline = Timeline.restore(
-            timeline_state, config.audio_segment_s, config.max_held_frames, record.timeline.clock
+            timeline_state,
+            config.audio_segment_s,
+            config.max_held_frames,
+            record.timeline.clock,
+            config.audio_stall_s,
         )
         try:
             self.call(lambda: self.model_core.import_state(session.id, snapshot.tensors, header), timeout)

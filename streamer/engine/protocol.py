@@ -129,6 +129,9 @@ class SessionConfig:
     max_pending_tokens: int = 16_384  # tokens queued but not yet prefilled
     max_pending_bytes: int = 64 << 20  # bytes of queued media (frames stored as uint8 RGB)
     max_held_frames: int = 4  # frames waiting for audio before they go in anyway
+    # seconds without audio after which frames stop waiting for it (it stopped); None: they wait, as a batch
+    # ingest needs (its pushes pause while the engine works); the live endpoints set it
+    audio_stall_s: float | None = None
     max_question_chars: int = 16_384  # characters
     idle_timeout_s: float | None = None  # seconds without a command before closing (None: engine's)
 
@@ -146,6 +149,8 @@ class SessionConfig:
         _check_int(self.max_pending_tokens, "max_pending_tokens", 256, 1 << 24)
         _check_int(self.max_pending_bytes, "max_pending_bytes", 1 << 20, 1 << 34)
         _check_int(self.max_held_frames, "max_held_frames", 0, 1024)
+        if self.audio_stall_s is not None:
+            self.audio_stall_s = _check_float(self.audio_stall_s, "audio_stall_s", 0.05, 3600.0)
         _check_int(self.max_question_chars, "max_question_chars", 1, 1 << 20)
         if self.idle_timeout_s is not None:
             self.idle_timeout_s = _check_float(self.idle_timeout_s, "idle_timeout_s", 0.001, 1e9)

@@ -43,6 +43,7 @@ from streamer.engine.protocol import (
     PushAudio,
     PushFrame,
     PushResult,
+    PushStatus,
     PushText,
     SessionConfig,
     SessionEvent,
@@ -159,6 +160,7 @@ class EngineLoop:
         self._step_started: float | None = None
         self._last_beat = time.monotonic()
         self._next_idle_check = 0.0
+        self._next_stall_check = 0.0
         _ENGINES.add(self)
 
     # ---- sessions ------------------------------------------------------------------------------
@@ -173,7 +175,9 @@ class EngineLoop:
             sid,
             resolved,
             Inbox(resolved.max_pending_tokens, resolved.max_pending_bytes, self.core.estimate(resolved)),
-            Timeline(resolved.audio_segment_s, resolved.max_held_frames),
+            Timeline(
+                resolved.audio_segment_s, resolved.max_held_frames, audio_stall_s=resolved.audio_stall_s
+            ),
         )
         record.timeline.clock = lambda: time.monotonic() - record.t0
         with self._registry_lock:
@@ -344,6 +348,7 @@ class EngineLoop:
             self._steps += 1
             self._last_beat = time.monotonic()
         self._expire_idle()
+        self._release_stalled_frames()
         return did
 
     def run_until_idle(self) -> None:
@@ -422,6 +427,23 @@ class EngineLoop:
             status, reason = "unhealthy", f"a step has been running for {now - started:.0f} s"
         age = None if self._thread is None else now - self._last_beat
         return Health(status, reason, len(self._sessions), self._steps, self._step_errors, age)
+
+    def _release_stalled_frames(self) -> None:
+        """Frames held for audio that stopped coming go in (:meth:`Timeline.release_stalled`)."""
+        now = time.monotonic()
+        if now < self._next_stall_check:
+            return
+        self._next_stall_check = now + 0.25
+        for record in list(self._sessions.values()):
+            if not (record.timeline.held and record.timeline.audio_stopped):  # read again under the lock
+                continue
+            with record.lock:  # as a push: try on a copy, keep it if the queue takes the frames
+                if record.closed:
+                    continue
+                trial = record.timeline.clone()
+                items = trial.release_stalled()
+                if items and self.offer(record, items).status is not PushStatus.REFUSED:
+                    record.timeline = trial
 
     def _expire_idle(self) -> None:
         now = time.monotonic()

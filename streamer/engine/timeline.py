@@ -2,7 +2,10 @@
 
 A :class:`Timeline` takes pictures and audio with their timestamps and returns queue items in
 timeline order: a frame waits (at most ``max_held_frames``) until the audio before it has
-arrived, so the sequence interleaves them as they happened; audio is cut into segments by
+arrived, so the sequence interleaves them as they happened; it does not wait while there is no
+audio: before the first, and, given ``audio_stall_s``, once none has been pushed for that long
+(the audio stopped; :meth:`Timeline.release_stalled` lets a periodic caller release what was
+held, so a stream's last frames do not wait for a question); audio is cut into segments by
 :class:`streamer.media.framing.AudioFramer`. No threads, no clock of its own (it is injected),
 no model: the engine's sessions and the fine-tuning data builder both use it, so what is
 trained is what is served.
@@ -126,10 +129,15 @@ class Timeline:
         audio_segment_s: float = 1.0,
         max_held_frames: int = 4,
         clock: Callable[[], float] = lambda: 0.0,
+        audio_stall_s: float | None = None,
     ):
         self.block_frames = max(1, round(audio_segment_s / FRAME_S))
         self.max_held_frames = max_held_frames
         self.clock = clock  # seconds since the session start, for pushes without a timestamp
+        # seconds of clock without an audio push after which the audio counts as stopped (None: never,
+        # as in offline layouts, where all input is known)
+        self.audio_stall_s = audio_stall_s
+        self.audio_pushed_at = -math.inf  # clock of the last audio push
         self.last_frame_t = -math.inf
         self.framer: AudioFramer | None = None  # None until the first audio
         self.held: list[FrameItem] = []
@@ -168,13 +176,15 @@ class Timeline:
         audio_segment_s: float,
         max_held_frames: int,
         clock: Callable[[], float],
+        audio_stall_s: float | None = None,
     ) -> Timeline:
-        timeline = cls(audio_segment_s, max_held_frames, clock)
+        timeline = cls(audio_segment_s, max_held_frames, clock, audio_stall_s)
         last = state.get("last_frame_t")
         timeline.last_frame_t = -math.inf if last is None else float(last)
         audio = state.get("audio_next_t")
         if audio is not None:
             timeline._restart_audio(float(audio))
+            timeline.audio_pushed_at = clock()  # the stall counts from the restore
         return timeline
 
     def _restart_audio(self, t_s: float) -> None:
@@ -190,8 +200,8 @@ class Timeline:
             raise InputError(f"out-of-order frame: {t:.3f}s after a frame at {self.last_frame_t:.3f}s")
         self.last_frame_t = t
         self.held.append(FrameItem(t, frame, seq))
-        if self.framer is None:
-            return self._release(None)
+        if not self._audio_flowing():
+            return self._release(None)  # no audio to wait for
         if len(self.held) > self.max_held_frames:
             return self._release(self.held[0].t_s)
         return []
@@ -212,7 +222,25 @@ class Timeline:
             out += self._flush_audio(seq)  # a gap: close the running segment, restart at the new time
             self._restart_audio(t)
         assert self.framer is not None
+        self.audio_pushed_at = self.clock()
         return out + self._audio_items(self.framer.push(pcm), seq)
+
+    def release_stalled(self) -> list[Item]:
+        """The held frames if the audio has stopped (none pushed for ``audio_stall_s``), else none.
+
+        For a periodic caller (the engine loop): without it, the frames pushed after the audio stopped
+        would wait for the next frame, text or question."""
+        return self._release(None) if self.audio_stopped else []
+
+    @property
+    def audio_stopped(self) -> bool:
+        """Audio came, then none for ``audio_stall_s``: frames no longer wait for it."""
+        stall = self.audio_stall_s
+        return self.framer is not None and stall is not None and self.clock() - self.audio_pushed_at > stall
+
+    def _audio_flowing(self) -> bool:
+        """Audio has been pushed and has not stopped: frames wait for it."""
+        return self.framer is not None and not self.audio_stopped
 
     def flush(self, seq: int | None = None) -> list[Item]:
         """Everything held, in order (before a text turn or a question)."""

@@ -61,9 +61,10 @@ class LiveHub:
         self.connections: set[LiveProtocol] = set()
         self.draining = False
 
-    def connect(self, peer: str = "") -> LiveProtocol:
-        """A protocol for a new connection (registered until its ``connection_lost``)."""
-        proto = LiveProtocol(self, peer)
+    def connect(self, peer: str = "", audio_in_bursts: bool = False) -> LiveProtocol:
+        """A protocol for a new connection (registered until its ``connection_lost``); see LiveProtocol
+        for ``audio_in_bursts``."""
+        proto = LiveProtocol(self, peer, audio_in_bursts)
         self.connections.add(proto)
         self.observer.connection_opened()
         return proto

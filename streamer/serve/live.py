@@ -85,6 +85,7 @@ log = logging.getLogger("streamer.serve")
 
 _TICK_S = 0.2  # seconds between limit checks
 _END_WAIT_S = 1.0  # seconds an ending connection waits for its answers' last messages
+_AUDIO_STALL_S = 2.0  # seconds without audio after which a live session's frames stop waiting for it
 
 
 class LiveState(enum.IntEnum):
@@ -112,10 +113,13 @@ class CloseReason(str, enum.Enum):
 class LiveProtocol:
     """One connection's live session. See the module docstring for the call order."""
 
-    def __init__(self, hub: LiveHub, peer: str = ""):
+    def __init__(self, hub: LiveHub, peer: str = "", audio_in_bursts: bool = False):
         self.hub = hub
         self.limits = hub.limits
         self.peer = peer
+        # seconds without audio after which frames stop waiting for it; never when the adapter sends
+        # audio in bursts (the Realtime buffer at each commit): a pause there is not the audio stopping
+        self._audio_stall_s = None if audio_in_bursts else _AUDIO_STALL_S
         self.state = LiveState.AWAITING_SETUP
         self.close_reason: CloseReason | None = None  # set when the server ends the connection
         self.session: AsyncSession | None = None
@@ -281,6 +285,7 @@ class LiveProtocol:
             max_pending_bytes=lim.max_pending_bytes,
             max_question_chars=lim.max_question_chars,
             idle_timeout_s=lim.idle_timeout_s + 60.0,  # the connection's own check comes first
+            audio_stall_s=self._audio_stall_s,
             **given,
         )
 

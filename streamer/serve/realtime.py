@@ -145,7 +145,7 @@ class RealtimeProtocol:
     def __init__(self, hub: LiveHub, peer: str = "", model: str | None = None):
         self.hub = hub
         self.limits = hub.limits
-        self.live = hub.connect(peer)
+        self.live = hub.connect(peer, audio_in_bursts=True)  # committed audio arrives a turn at a time
         self.session_id = new_id("sess")
         self.settings = SessionSettings(model=model or DEFAULT_MODEL)
         self.close_reason: CloseReason | None = None  # set when the server ends the connection

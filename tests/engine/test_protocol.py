@@ -114,6 +114,29 @@ def test_timeline_holds_frames_until_the_audio_before_them_arrives():
     assert tl.flush() == []
 
 
+def test_timeline_frames_stop_waiting_when_the_audio_stops():
+    now = [0.0]
+    tl = Timeline(audio_segment_s=1.0, max_held_frames=4, clock=lambda: now[0], audio_stall_s=2.0)
+    tl.push_audio(np.zeros(16000, np.float32), 0.0)
+    assert tl.push_frame(_frame(), 1.5) == [] and tl.push_frame(_frame(), 2.0) == []  # waiting for audio
+    now[0] = 1.9
+    assert tl.release_stalled() == []  # audio may still come
+    now[0] = 2.1  # no audio for more than 2 s: it stopped
+    assert [f.t_s for f in tl.release_stalled()] == [1.5, 2.0] and tl.held == []
+    assert [f.t_s for f in tl.push_frame(_frame(), 2.5)] == [2.5]  # not held while the audio is stopped
+    tl.push_audio(np.zeros(8000, np.float32))  # the audio resumes: frames wait for it again
+    assert tl.push_frame(_frame(), 3.0) == [] and tl.release_stalled() == []
+
+
+def test_timeline_without_a_stall_bound_waits_for_the_audio():
+    now = [0.0]
+    tl = Timeline(audio_segment_s=1.0, clock=lambda: now[0])  # offline layouts: all input is known
+    tl.push_audio(np.zeros(16000, np.float32), 0.0)
+    assert tl.push_frame(_frame(), 1.5) == []
+    now[0] = 1e6
+    assert tl.release_stalled() == [] and len(tl.held) == 1
+
+
 def test_timeline_gap_closes_the_segment_and_flush_keeps_exact_times():
     tl = Timeline(audio_segment_s=1.0)
     tl.push_audio(np.zeros(4000, np.float32), 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -358,6 +359,26 @@ def test_session_duration_limit_sends_go_away_first(fake):
         await proto.tick()
         out = await collect(proto, lambda m: False)
         assert out[-1].code == "session_expired" and out[-1].fatal
+        await proto.connection_lost()
+
+    run(body())
+
+
+def test_frames_after_the_audio_stopped_go_in_without_a_question(fake):
+    """Audio, then only frames (a muted microphone): the frames do not wait for audio that never comes."""
+
+    async def body():
+        proto = await _open(make_hub(fake), fps=30)
+        await proto.receive(Audio(pcm_s16(1.0), "s16le", 16_000, 1, 0.0, 1))
+        for i in range(6):
+            await proto.receive(Frame(jpeg_bytes(seed=i), "jpeg", t_s=1.0 + i * 0.5, seq=2 + i))
+        session = proto.session
+        assert session is not None
+        deadline = time.monotonic() + 2.0 + 4.0  # the audio stall (2 s by default), then the engine's pass
+        while session.stats().last_consumed_seq != 7 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stats = session.stats()
+        assert (stats.frames, stats.last_consumed_seq, stats.queued_bytes) == (6, 7, 0)
         await proto.connection_lost()
 
     run(body())

@@ -222,6 +222,7 @@ def test_setup_fields_are_fixed_once_input_arrived(fake):
             2.0,
         )
         assert config.evict_to_fraction == 0.5
+        assert config.audio_stall_s is None  # audio comes a turn at a time: a pause is not a stop
         await conn.send(
             "session.update", session={"type": "realtime", "streamer": {"max_context_tokens": 8192}}
         )
