@@ -127,8 +127,7 @@ class ModelCore:
         budget = config.max_context_tokens or default_context_tokens(
             self.loaded, self.config.kv_bytes_per_session
         )
-        window = text.effective_sliding_window if "sliding_attention" in (text.layer_types or []) else 0
-        minimum = window + 16 + self.scheduler_config.prefill_chunk_tokens + 256
+        minimum = self._minimum_context()
         if budget < minimum:
             raise InputError(
                 f"max_context_tokens {budget} is too small for this model: it must hold the sliding window, "
@@ -143,6 +142,15 @@ class ModelCore:
         if self.loaded.config.vision is None and config.frame_soft_tokens != 70:
             raise InputError("this model takes no images", field="frame_soft_tokens")
         return dataclasses.replace(config, max_context_tokens=budget)
+
+    def _protected_recent(self) -> int:
+        """Recent tokens eviction never takes: the sliding window (and a margin)."""
+        text = self.loaded.config.text
+        return (text.effective_sliding_window if "sliding_attention" in (text.layer_types or []) else 0) + 16
+
+    def _minimum_context(self) -> int:
+        """The smallest budget a session can run in: the protected window, a prefill chunk, a system prompt."""
+        return self._protected_recent() + self.scheduler_config.prefill_chunk_tokens + 256
 
     def estimate(self, config: SessionConfig) -> Callable[[Item], int]:
         frame = config.frame_soft_tokens + 12  # soft tokens, <boi>/<eoi>, the mm:ss stamp
@@ -160,10 +168,8 @@ class ModelCore:
     def open(self, record: SessionRecord) -> None:
         config = record.config
         assert config.max_context_tokens is not None
-        text = self.loaded.config.text
-        window = text.effective_sliding_window if "sliding_attention" in (text.layer_types or []) else 0
-        protect = window + 16
-        minimum = protect + self.scheduler_config.prefill_chunk_tokens + 256
+        protect = self._protected_recent()
+        minimum = self._minimum_context()
         budget = config.max_context_tokens
         target = max(int(budget * config.evict_to_fraction), minimum)
         policy = EvictionPolicy(capacity=budget, target=min(target, budget), protect_recent=protect)
