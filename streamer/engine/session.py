@@ -184,7 +184,8 @@ class Session:
 
     @property
     def idle(self) -> bool:
-        """Nothing queued and no answer running (everything pushed so far is in the context)."""
+        """Nothing queued and no answer running: everything queued so far is in the context (frames the
+        timeline still holds for their audio are not queued yet; a question or the audio releases them)."""
         r = self._record
         return not r.inbox.pending and not r.answering and (r.answer is None or r.answer.finished)
 
