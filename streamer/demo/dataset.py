@@ -70,6 +70,7 @@ class DatasetPlan:
     watch: int = 0  # picture-only clip lines (the first `watch` clip seeds)
     glance: int = 0  # the first second of pictures: colour and shape (the first `glance` clip seeds)
     peek: int = 0  # the first three seconds of pictures: motion and shape
+    glance_seed: int | None = None  # glances from their own clip seeds, each clip cut to its first second
     notes: int = 0  # timeline lines with notes and a summary
     moments: int = 0  # timeline lines with "colour at" questions
     seed: int = (
@@ -81,13 +82,14 @@ class DatasetPlan:
     questions_per_moments: int = 4  # "colour at" questions per moments line
     early: float = 0.0  # share of clip lines that also ask questions while the clip plays
     video_fps: int | None = None  # encode every recording at this frame rate (None: the drawn one)
+    timeline_fps: int | None = None  # encode timelines at this rate instead (None: ``video_fps``)
 
 
 def recording_of(spec: dict[str, Any]) -> Recording:
     """The recording of a ``generate`` spec: ``{"kind": "clip"|"timeline", "seed": N}``; clips take a
     ``"colour"`` to force, timelines ``"min_s"``/``"max_s"`` (default 30-120 s); ``"fps"`` encodes
     the video at that rate instead of the drawn one (training media: at 5 fps a 1 fps sampler takes
-    the same frames, for a quarter of the encoding)."""
+    the same frames, for a quarter of the encoding); ``"first_s"`` keeps only a clip's first seconds."""
     rec = _recording_of(spec)
     fps = spec.get("fps")
     if fps is None:
@@ -105,7 +107,13 @@ def _recording_of(spec: dict[str, Any]) -> Recording:
         colour = spec.get("colour")
         if colour is not None and colour not in COLOURS and colour not in EXTRA_COLOURS:
             raise InputError(f"generate: unknown colour {colour!r}")
-        return sample_clip(seed, colour=colour)
+        clip = sample_clip(seed, colour=colour)
+        first = spec.get("first_s")
+        if first is None:
+            return clip
+        if not isinstance(first, int | float) or isinstance(first, bool) or not 0 < first <= clip.duration_s:
+            raise InputError(f'generate: "first_s" must be in (0, {clip.duration_s:g}], got {first!r}')
+        return replace(clip, duration_s=float(first))
     if kind == "timeline":
         return sample_timeline(
             seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
@@ -116,6 +124,7 @@ def _recording_of(spec: dict[str, Any]) -> Recording:
 def _name(spec: dict[str, Any], rec: Recording) -> str:
     if rec.kind == "clip":
         extra = f"-{spec['colour']}" if spec.get("colour") else ""
+        extra += f"-first{spec['first_s']:g}" if spec.get("first_s") is not None else ""
     else:
         extra = f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
     if spec.get("fps") is not None:
@@ -223,9 +232,15 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     specs += [("clip", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.clips)]
     specs += [("listen", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.listen)]
     specs += [("watch", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.watch)]
-    specs += [("glance", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.glance)]
+    if plan.glance_seed is None:
+        specs += [("glance", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.glance)]
+    else:  # a one-second file is a tenth of the clip's encoding, so many more distinct clips are affordable
+        specs += [("glance", {"kind": "clip", "seed": plan.glance_seed + i, "first_s": 1.0, **rate})
+                  for i in range(plan.glance)]  # fmt: skip
     specs += [("peek", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.peek)]
     first = plan.seed if plan.timeline_seed is None else plan.timeline_seed
+    if plan.timeline_fps is not None:
+        rate = {"fps": plan.timeline_fps}
     base = first + 1_000_000
     specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
               for i in range(plan.notes)]  # fmt: skip

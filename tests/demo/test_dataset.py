@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from streamer.demo.dataset import DatasetPlan, write_dataset
-from streamer.demo.tasks import CLIP_QUESTIONS
+import numpy as np
+import pytest
+
+from streamer.demo.dataset import DatasetPlan, recording_of, write_dataset
+from streamer.demo.scene import render_audio, render_frame
+from streamer.demo.tasks import CLIP_QUESTIONS, clip_answers
+from streamer.errors import InputError
 from streamer.finetune.data import read_jsonl
+from streamer.media import open_media
 
 _PLAN = DatasetPlan(clips=2, listen=2, glance=1, notes=1, moments=1, seed=100_000, timeline_seed=600_000,
                     timeline_s=(9.0, 10.0), chunk_s=(5.0,), questions_per_moments=2, video_fps=5)  # fmt: skip
@@ -51,3 +57,35 @@ def test_plan_writes_media_and_lines_finetune_reads(tmp_path):
     # the same plan gives the same file
     again = write_dataset(tmp_path, _PLAN, name="again.jsonl")
     assert again.read_bytes() == path.read_bytes()
+
+
+def test_glances_of_their_own_seeds_are_one_second_files_and_timelines_keep_their_rate(tmp_path):
+    plan = DatasetPlan(glance=2, glance_seed=300_000, notes=1, seed=100_000, timeline_seed=600_000,
+                       timeline_s=(9.0, 10.0), chunk_s=(5.0,), video_fps=5, timeline_fps=1)  # fmt: skip
+    specs = read_jsonl(write_dataset(tmp_path, plan, name="views.jsonl"))
+    glances = [s for s in specs if s.system is None]
+    assert len(glances) == 2
+    for spec in glances:
+        assert spec.media is not None and "first1" in spec.media.name
+        with open_media(spec.media) as media:
+            assert media.info.duration_s is not None and media.info.duration_s < 1.5
+        seed = int(spec.media.stem.rsplit("-", 1)[1])
+        assert 300_000 <= seed < 300_002
+        # the answers are those of the whole clip the second was cut from
+        answers = clip_answers(recording_of({"kind": "clip", "seed": seed}))
+        assert {t.answer for t in spec.turns} == {answers["colour"], answers["shape"]}
+    (notes,) = [s for s in specs if s.system is not None]
+    assert notes.media is not None and "-1fps-" in notes.media.name
+
+
+def test_a_clip_cut_short_keeps_its_picture_and_drops_later_beeps():
+
+    whole, cut = (
+        recording_of({"kind": "clip", "seed": 7}),
+        recording_of({"kind": "clip", "seed": 7, "first_s": 1}),
+    )
+    assert cut.duration_s == 1.0 and cut.appearances == whole.appearances
+    assert np.array_equal(render_frame(cut, 0.5), render_frame(whole, 0.5))
+    assert render_audio(cut).size == cut.sample_rate
+    with pytest.raises(InputError, match="first_s"):
+        recording_of({"kind": "clip", "seed": 7, "first_s": 99})
