@@ -113,12 +113,24 @@ def _recording_of(spec: dict[str, Any]) -> Recording:
             return clip
         if not isinstance(first, int | float) or isinstance(first, bool) or not 0 < first <= clip.duration_s:
             raise InputError(f'generate: "first_s" must be in (0, {clip.duration_s:g}], got {first!r}')
-        return replace(clip, duration_s=float(first))
+        return _cut(clip, float(first))
     if kind == "timeline":
         return sample_timeline(
             seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
         )
     raise InputError(f'generate: "kind" must be "clip" or "timeline", got {kind!r}')
+
+
+def _cut(rec: Recording, end_s: float) -> Recording:
+    """``rec``'s first ``end_s`` seconds: the same pictures, the beeps that start before the end (so
+    every answer of :func:`streamer.demo.tasks.clip_answers` is right for what the cut shows)."""
+    appearances = []
+    for a in rec.appearances:
+        kept = [i for i, t in enumerate(a.beeps.starts_s) if t < end_s]
+        beeps = replace(a.beeps, starts_s=tuple(a.beeps.starts_s[i] for i in kept),
+                        lengths_s=tuple(a.beeps.lengths_s[i] for i in kept))  # fmt: skip
+        appearances.append(replace(a, beeps=beeps))
+    return replace(rec, duration_s=end_s, appearances=tuple(appearances))
 
 
 def _name(spec: dict[str, Any], rec: Recording) -> str:
