@@ -251,13 +251,12 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
                   for i in range(plan.glance)]  # fmt: skip
     specs += [("peek", {"kind": "clip", "seed": plan.seed + i, **rate}) for i in range(plan.peek)]
     first = plan.seed if plan.timeline_seed is None else plan.timeline_seed
-    if plan.timeline_fps is not None:
-        rate = {"fps": plan.timeline_fps}
+    timeline_rate = rate if plan.timeline_fps is None else {"fps": plan.timeline_fps}
     base = first + 1_000_000
-    specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
+    specs += [("notes", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **timeline_rate})
               for i in range(plan.notes)]  # fmt: skip
     base = first + 2_000_000
-    specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **rate})
+    specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **timeline_rate})
               for i in range(plan.moments)]  # fmt: skip
     unique = list({jsonio.dumps(s, sort_keys=True): s for _, s in specs}.values())
     made = dict(

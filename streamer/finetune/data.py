@@ -13,8 +13,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
 
 - ``media``: a file path (relative paths are relative to the JSONL file), or ``generate``: a demo
   recording drawn by :mod:`streamer.demo` from ``{"kind": "clip"|"timeline", "seed": N}`` (options:
-  :func:`streamer.demo.dataset.recording_of`) and written once into the run's media cache. No media: a text-only conversation. ``"video": false`` or
-  ``"audio": false`` leaves that stream of the recording out (as if the file had none).
+  :func:`streamer.demo.dataset.recording_of`) and written once into the run's media cache. No
+  media: a text-only conversation. ``"video": false`` or ``"audio": false`` leaves that stream of
+  the recording out (as if the file had none).
 - ``fps`` (default 1), ``frame_soft_tokens`` (70), ``audio_segment_s`` (1.0): sampling settings,
   the engine's defaults unless given; ``system``: the session's system prompt (default none).
 - ``prompt``/``answer``, or ``turns``: questions asked in order. A turn's ``at_s`` (default: after
