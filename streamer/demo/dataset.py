@@ -33,10 +33,13 @@ from streamer.demo.encode import write_recording
 from streamer.demo.scene import COLOURS, EXTRA_COLOURS, Recording, sample_clip, sample_timeline
 from streamer.demo.tasks import (
     CLIP_QUESTIONS,
+    ONSET_QUESTION,
     SYSTEM_PROMPT,
     TIMELINE_QUESTION,
     clip_answers,
     colour_at,
+    first_seen,
+    gone_at,
     notes_answer,
     notes_events,
     notes_prompt,
@@ -58,6 +61,7 @@ __all__ = [
     "notes_line",
     "moments_line",
     "chunk_bounds",
+    "onset_windows",
 ]
 
 
@@ -73,11 +77,14 @@ class DatasetPlan:
     glance_seed: int | None = None  # glances from their own clip seeds, each clip cut to its first second
     notes: int = 0  # timeline lines with notes and a summary
     moments: int = 0  # timeline lines with "colour at" questions
-    seed: int = (
-        0  # first clip seed; timelines use seeds from (timeline_seed or seed) + 1e6 (notes), + 2e6 (moments)
-    )
+    onsets: int = 0  # timelines whose every appearance gives a short "When did the shape appear?" window
+    onset_notes: int = 0  # timelines (the first of the onsets' seeds) whose appearances give notes windows
+    # The first clip seed; timelines use seeds from (timeline_seed or seed) + 1e6 (notes), + 2e6
+    # (moments), + 3e6 (onsets).
+    seed: int = 0
     timeline_seed: int | None = None
     timeline_s: tuple[float, float] = (30.0, 120.0)  # duration range of timelines, seconds
+    onset_timeline_s: tuple[float, float] = (30.0, 120.0)  # that of the timelines the onsets are cut from
     chunk_s: tuple[float, ...] = (15.0,)  # chunk lengths drawn for notes lines, seconds
     questions_per_moments: int = 4  # "colour at" questions per moments line
     early: float = 0.0  # share of clip lines that also ask questions while the clip plays
@@ -115,22 +122,45 @@ def _recording_of(spec: dict[str, Any]) -> Recording:
             raise InputError(f'generate: "first_s" must be in (0, {clip.duration_s:g}], got {first!r}')
         return _cut(clip, float(first))
     if kind == "timeline":
-        return sample_timeline(
+        timeline = sample_timeline(
             seed, min_s=float(spec.get("min_s", 30.0)), max_s=float(spec.get("max_s", 120.0))
         )
+        if "from_s" not in spec and "to_s" not in spec:
+            return timeline
+        start, end = spec.get("from_s", 0), spec.get("to_s", timeline.duration_s)
+        if (not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (start, end))
+                or not 0 <= start < end <= timeline.duration_s):  # fmt: skip
+            raise InputError(
+                f'generate: "from_s" < "to_s" must lie in [0, {timeline.duration_s:g}], got {start!r}, {end!r}'
+            )
+        window = _window(timeline, float(start), float(end))
+        if window.container in ("mkv", "avi"):
+            # A few seconds at 1 fps: Matroska's Opus start offset puts every frame 13 ms early (so
+            # the sampler loses the first) and the AVI writer's MPEG-4 drops the second frame.
+            window = replace(window, container="mp4", video_codec="libx264", audio_codec="aac")
+        return window
     raise InputError(f'generate: "kind" must be "clip" or "timeline", got {kind!r}')
 
 
 def _cut(rec: Recording, end_s: float) -> Recording:
     """``rec``'s first ``end_s`` seconds: the same pictures, the beeps that start before the end (so
     every answer of :func:`streamer.demo.tasks.clip_answers` is right for what the cut shows)."""
+    return _window(rec, 0.0, end_s)
+
+
+def _window(rec: Recording, start_s: float, end_s: float) -> Recording:
+    """``rec`` from ``start_s`` to ``end_s``, as a recording of its own that starts at 0 (times shifted
+    by ``-start_s``; a training line gives ``"start_s"`` to put them back): the appearances it shows,
+    with the beeps that start inside it."""
     appearances = []
     for a in rec.appearances:
-        kept = [i for i, t in enumerate(a.beeps.starts_s) if t < end_s]
-        beeps = replace(a.beeps, starts_s=tuple(a.beeps.starts_s[i] for i in kept),
+        if a.t1_s <= start_s or a.t0_s >= end_s:
+            continue
+        kept = [i for i, t in enumerate(a.beeps.starts_s) if start_s <= t < end_s]
+        beeps = replace(a.beeps, starts_s=tuple(a.beeps.starts_s[i] - start_s for i in kept),
                         lengths_s=tuple(a.beeps.lengths_s[i] for i in kept))  # fmt: skip
-        appearances.append(replace(a, beeps=beeps))
-    return replace(rec, duration_s=end_s, appearances=tuple(appearances))
+        appearances.append(replace(a, beeps=beeps, t0_s=a.t0_s - start_s, t1_s=a.t1_s - start_s))
+    return replace(rec, duration_s=end_s - start_s, appearances=tuple(appearances))
 
 
 def _name(spec: dict[str, Any], rec: Recording) -> str:
@@ -139,6 +169,8 @@ def _name(spec: dict[str, Any], rec: Recording) -> str:
         extra += f"-first{spec['first_s']:g}" if spec.get("first_s") is not None else ""
     else:
         extra = f"-{spec.get('min_s', 30.0):g}-{spec.get('max_s', 120.0):g}"
+        if "from_s" in spec or "to_s" in spec:
+            extra += f"-from{spec.get('from_s', 0):g}-to{spec.get('to_s', rec.duration_s):g}"
     if spec.get("fps") is not None:
         extra += f"-{spec['fps']}fps"
     return f"{rec.kind}{extra}-{rec.seed:07d}{rec.suffix}"
@@ -227,6 +259,44 @@ def moments_line(rec: Recording, media: str, rng: np.random.Generator, count: in
     return {"media": media, "turns": turns}
 
 
+def onset_windows(
+    rec: Recording, rng: np.random.Generator, notes: bool
+) -> list[tuple[str, int, int, dict[str, Any]]]:
+    """Short windows of a 1 fps timeline around each appearance: ``("onset", start, end, line)`` asks
+    "When did the shape appear?" over one to three blank seconds and the shape's first one or two
+    (pictures only); with ``notes``, ``("notes", ...)`` also asks the notes question over the whole
+    appearance, from a blank second before it to one or two after it. ``line`` lacks its media.
+
+    Each window is cut from the timeline at whole seconds and trained at its own times
+    (``"start_s"``), so the answer is a time anywhere in the recording: the notes' times copied
+    from the frames' timestamps, in a few hundred tokens instead of a whole chunk's thousand.
+    """
+    out: list[tuple[str, int, int, dict[str, Any]]] = []
+    gone = 0.0  # the previous appearance's first blank sampled frame
+    for a in rec.appearances:
+        seen = first_seen(rec, a)
+        if seen is None:
+            continue
+        onset, last = round(seen), math.floor(rec.duration_s)
+        start = int(rng.integers(max(round(gone), onset - 3), onset))  # at least one blank second
+        end = min(onset + int(rng.integers(1, 3)), last)
+        out.append(("onset", start, end, {"audio": False, "prompt": ONSET_QUESTION, "answer": mmss(onset)}))
+        first = max(round(gone) + 1, onset - 3)  # the previous appearance's end stays outside
+        if notes and first < onset:
+            start = int(rng.integers(first, onset))
+            end = min(round(gone_at(rec, a)) + int(rng.integers(1, 3)), last)
+            lines = notes_events(rec, start, end)
+            answer = {
+                "system": SYSTEM_PROMPT,
+                "prompt": notes_prompt(start, end),
+                "answer": notes_answer(lines),
+            }
+            if len(lines) == 1:
+                out.append(("notes", start, end, answer))
+        gone = gone_at(rec, a)
+    return out
+
+
 def _write(job: tuple[dict[str, Any], str]) -> str:
     spec, cache = job
     return str(materialize(spec, Path(cache)))
@@ -258,6 +328,15 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     base = first + 2_000_000
     specs += [("moments", {"kind": "timeline", "seed": base + i, "min_s": lo, "max_s": hi, **timeline_rate})
               for i in range(plan.moments)]  # fmt: skip
+    base = first + 3_000_000
+    windows: dict[int, dict[str, Any]] = {}  # spec index -> its line, less the media
+    window_rng = np.random.default_rng([plan.seed, 5])
+    for i in range(plan.onsets):
+        spec = {"kind": "timeline", "seed": base + i, "min_s": plan.onset_timeline_s[0],
+                "max_s": plan.onset_timeline_s[1], **timeline_rate}  # fmt: skip
+        for kind, start, end, line in onset_windows(recording_of(spec), window_rng, i < plan.onset_notes):
+            windows[len(specs)] = {"start_s": start, **line}
+            specs.append((kind, {**spec, "from_s": start, "to_s": end}))
     unique = list({jsonio.dumps(s, sort_keys=True): s for _, s in specs}.values())
     made = dict(
         zip(
@@ -269,9 +348,11 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     paths = [made[jsonio.dumps(s, sort_keys=True)] for _, s in specs]
     rng = np.random.default_rng([plan.seed, 4])
     lines = []
-    for (kind, spec), path in zip(specs, paths, strict=True):
+    for index, ((kind, spec), path) in enumerate(zip(specs, paths, strict=True)):
         rec, media = recording_of(spec), os.path.relpath(path, out)
-        if kind == "clip":
+        if index in windows:
+            lines.append({"media": media, **windows[index]})
+        elif kind == "clip":
             lines.append(clip_line(rec, media, rng, plan.early))
         elif kind in ("listen", "watch", "glance", "peek"):
             lines.append(view_line(rec, media, rng, kind))

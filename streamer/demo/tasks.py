@@ -30,6 +30,8 @@ __all__ = [
     "sampled_times",
     "colour_at",
     "first_seen",
+    "gone_at",
+    "ONSET_QUESTION",
     "event_line",
     "notes_events",
     "notes_answer",
@@ -55,6 +57,7 @@ CLIP_CHOICES: dict[str, tuple[str, ...]] = {
     "tone": tuple(sorted(TONES)),
 }
 TIMELINE_QUESTION = "What colour was the shape at {time}?"
+ONSET_QUESTION = "When did the shape appear?"  # answered mm:ss: drills the notes' times
 NOTES_NONE = "Nothing new."
 SUMMARY_OVERVIEW = "Shapes appeared one at a time, each with its beeps."
 SYSTEM_PROMPT = DEFAULT_SYSTEM  # what `streamer summarize` opens its sessions with
@@ -100,7 +103,7 @@ def first_seen(rec: Recording, a: Appearance, fps: float = 1.0) -> float | None:
     return next((t for t in sampled_times(rec, fps) if a.visible(t)), None)
 
 
-def _gone_at(rec: Recording, a: Appearance, fps: float) -> float:
+def gone_at(rec: Recording, a: Appearance, fps: float = 1.0) -> float:
     """Time of the first sampled frame after ``a`` (the recording's end when none)."""
     return next((t for t in sampled_times(rec, fps) if t >= a.t1_s), rec.duration_s)
 
@@ -116,7 +119,7 @@ def notes_events(rec: Recording, start_s: float, end_s: float, fps: float = 1.0)
     lines = []
     for a in rec.appearances:
         seen = first_seen(rec, a, fps)
-        gone = _gone_at(rec, a, fps)
+        gone = gone_at(rec, a, fps)
         last_chunk = end_s >= rec.duration_s
         if seen is not None and (start_s <= gone < end_s or (last_chunk and gone >= start_s)):
             lines.append(event_line(a, seen))

@@ -16,6 +16,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
   :func:`streamer.demo.dataset.recording_of`) and written once into the run's media cache. No
   media: a text-only conversation. ``"video": false`` or ``"audio": false`` leaves that stream of
   the recording out (as if the file had none).
+- ``start_s`` (default 0): where the media starts in the recording it was cut from. Every
+  timestamp (and every ``at_s``) is in the recording's time, so a segment cut from 01:05 of a long
+  meeting is trained with the times a session sees there.
 - ``fps`` (default 1), ``frame_soft_tokens`` (70), ``audio_segment_s`` (1.0): sampling settings,
   the engine's defaults unless given; ``system``: the session's system prompt (default none).
 - ``prompt``/``answer``, or ``turns``: questions asked in order. A turn's ``at_s`` (default: after
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,7 @@ __all__ = [
 
 MediaResolver = Callable[[dict[str, Any]], Path]  # a "generate" spec → a media file
 _KEYS = {"media", "generate", "video", "audio", "system", "fps", "frame_soft_tokens", "audio_segment_s", "prompt",
-         "answer", "turns"}  # fmt: skip
+         "answer", "turns", "start_s"}  # fmt: skip
 _TURN_KEYS = {"prompt", "answer", "at_s", "train"}
 
 
@@ -84,6 +87,7 @@ class ExampleSpec:
     generate: dict[str, Any] | None = None  # or a demo recording to draw (streamer.demo)
     video: bool = True  # feed the recording's pictures (false: as if it had no video stream)
     audio: bool = True  # feed its sound (false: as if it had no audio stream)
+    start_s: float = 0.0  # the media's start in the recording it was cut from, seconds
     system: str | None = None  # the session's system prompt
     fps: float = 1.0  # video frames sampled per second
     frame_soft_tokens: int = 70  # soft tokens per frame
@@ -194,12 +198,15 @@ def parse_example(obj: object, base: Path, line: int = 0) -> ExampleSpec:
         raise _fail(where, '"video" and "audio" cannot both be false')
     if media is None and generate is None and not all(streams.values()):
         raise _fail(where, '"video"/"audio" select streams of "media" or "generate"; this line has neither')
+    start = _number(obj, "start_s", where, 0.0, -1e-9, 1e7) if "start_s" in obj else 0.0
+    if start and media is None and generate is None:
+        raise _fail(where, '"start_s" places "media" or "generate" in time; this line has neither')
     soft = obj.get("frame_soft_tokens", 70)
     if soft not in SOFT_TOKEN_BUDGETS or isinstance(soft, bool):
         raise _fail(where, f'"frame_soft_tokens" must be one of {SOFT_TOKEN_BUDGETS}, got {soft!r}')
     return ExampleSpec(
         turns=turns, media=media, generate=generate, system=system, video=streams["video"], audio=streams["audio"],
-        fps=_number(obj, "fps", where, 1.0, 0.0, 30.0), frame_soft_tokens=int(soft),
+        start_s=start, fps=_number(obj, "fps", where, 1.0, 0.0, 30.0), frame_soft_tokens=int(soft),
         audio_segment_s=_number(obj, "audio_segment_s", where, 1.0, 0.0, 30.0), line=line,
     )  # fmt: skip
 
@@ -332,7 +339,7 @@ def load_example(
             raise MediaError(f"line {spec.line}: {exc}") from exc
         with source:
             decoded = [i for i in source.items() if (spec.video if isinstance(i, VideoFrame) else spec.audio)]
-        items = iter(decoded)
+        items = iter([replace(i, t_s=i.t_s + spec.start_s) for i in decoded] if spec.start_s else decoded)
     lay, labels = build_conversation(
         config, tokenizer, media=items, turns=spec.turns, system_prompt=spec.system,
         frame_soft_tokens=spec.frame_soft_tokens, audio_segment_s=spec.audio_segment_s,

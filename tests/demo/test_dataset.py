@@ -89,3 +89,50 @@ def test_a_clip_cut_short_keeps_its_picture_and_the_beeps_it_still_holds():
     assert render_audio(cut).size == cut.sample_rate
     with pytest.raises(InputError, match="first_s"):
         recording_of({"kind": "clip", "seed": 7, "first_s": 99})
+
+
+def test_a_timeline_window_is_that_stretch_of_the_timeline_starting_at_zero():
+    spec = {"kind": "timeline", "seed": 3, "min_s": 40.0, "max_s": 60.0}
+    whole = recording_of(spec)
+    a = whole.appearances[1]
+    start, end = float(int(a.t0_s) - 1), float(int(a.t1_s) + 1)
+    window = recording_of({**spec, "from_s": start, "to_s": end})
+    assert window.duration_s == end - start and window.container not in ("mkv", "avi")
+    for t in np.arange(start, end, 0.5):
+        assert np.array_equal(render_frame(window, t - start), render_frame(whole, t))
+    kept = [b for x in whole.appearances for b in x.beeps.starts_s if start <= b < end]
+    assert [b + start for x in window.appearances for b in x.beeps.starts_s] == pytest.approx(kept)
+    with pytest.raises(InputError, match="from_s"):
+        recording_of({**spec, "from_s": 5, "to_s": 4})
+
+
+def test_onset_windows_ask_the_time_each_shape_first_shows_at_its_own_times(tmp_path):
+    plan = DatasetPlan(onsets=2, onset_notes=1, seed=100_000, timeline_seed=600_000, onset_timeline_s=(30.0, 40.0),
+                       timeline_fps=1)  # fmt: skip
+    specs = read_jsonl(write_dataset(tmp_path, plan, name="onsets.jsonl"))
+    timelines = [recording_of({"kind": "timeline", "seed": 3_600_000 + i, "min_s": 30.0, "max_s": 40.0})
+                 for i in range(2)]  # fmt: skip
+    onsets = [s for s in specs if s.system is None]
+    notes = [s for s in specs if s.system is not None]
+    assert len(onsets) == sum(len(t.appearances) for t in timelines) and 0 < len(notes) <= len(
+        timelines[0].appearances
+    )
+    for spec in specs:
+        assert spec.media is not None and spec.start_s == int(spec.start_s)
+        with open_media(spec.media) as media:
+            times = [i.t_s + spec.start_s for i in media.items() if hasattr(i, "image")]
+        assert times == [spec.start_s + k for k in range(len(times))] and len(times) >= 2
+        (turn,) = spec.turns
+        shown = [t for t in times if any(x.visible(t) for x in _timeline_of(timelines, spec).appearances)]
+        first = shown[0]
+        assert times[0] < first  # a blank second before the shape, inside the window
+        assert turn.answer.startswith(f"{int(first) // 60:02d}:{int(first) % 60:02d}")
+        if spec.system is None:
+            assert turn.prompt == "When did the shape appear?" and not spec.audio
+        else:
+            assert turn.answer.count("\n") == 0 and "beep" in turn.answer and spec.audio
+
+
+def _timeline_of(timelines, spec):
+    seed = int(spec.media.stem.rsplit("-", 1)[1])
+    return next(t for t in timelines if t.seed == seed)

@@ -82,6 +82,8 @@ def test_text_only_example(model):
         ({"prompt": "q", "answer": "a", "frame_soft_tokens": 71}, "frame_soft_tokens"),
         ({"prompt": " ", "answer": "a"}, "is empty"),
         ({"media": "a.mp4", "generate": {"kind": "clip", "seed": 1}, "prompt": "q", "answer": "a"}, "not both"),
+        ({"media": "a.mp4", "prompt": "q", "answer": "a", "start_s": -1}, '"start_s" must be in'),
+        ({"prompt": "q", "answer": "a", "start_s": 5}, '"start_s" places "media"'),
     ],
 )  # fmt: skip
 def test_bad_lines_are_named(line, message, tmp_path):
@@ -119,3 +121,15 @@ def test_media_paths_are_relative_to_the_file_and_generated_media_is_cached(mode
 
     load_example(specs[1], config, tok, resolve)
     assert made == [{"kind": "clip", "seed": 3}]
+
+
+def test_start_s_puts_a_cut_segment_at_its_times_in_the_recording(model, small_clips, tmp_path):
+    config, tok = model
+    line = {"media": str(small_clips[0]), "prompt": "What shape is it?", "answer": "circle"}
+    plain = load_example(parse_example(line, tmp_path), config, tok)
+    moved = load_example(parse_example({**line, "start_s": 65}, tmp_path), config, tok)
+    text = tok.decode(plain.layout.ids)
+    moved_text = tok.decode(moved.layout.ids)
+    assert "00:00" in text and "00:00" not in moved_text
+    assert "01:05" in moved_text and "01:06" in moved_text  # every frame's time, shifted by 65 s
+    assert moved.trained_tokens == plain.trained_tokens
