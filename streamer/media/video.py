@@ -107,6 +107,7 @@ def iter_video_frames(
     if policy.mode is SamplingMode.FIXED_RATE and 1.0 / policy.fps < _SEEK_MIN_GAP_S:
         can_seek = False
     start_s = info.start_s
+    zero_s = start_s  # the time every frame's is counted from
     frame_period = 1.0 / vinfo.fps if vinfo.fps else 0.04
 
     last_t: float | None = None  # time of the last decoded frame
@@ -118,7 +119,12 @@ def iter_video_frames(
     for frames in packets:
         for frame in frames:
             t = frame.time
-            t = (t - start_s) if t is not None else (last_t + frame_period if last_t is not None else 0.0)
+            if t is not None and last_t is None and start_s - frame_period / 2 < t < start_s:
+                # The container starts a little after the first picture (Matroska with Opus can, by
+                # the audio's pre-roll): the pictures count from it, or every one is a little early
+                # and a sampler at the frame rate skips each.
+                zero_s = t
+            t = (t - zero_s) if t is not None else (last_t + frame_period if last_t is not None else 0.0)
             if seek_from_t is not None:
                 # first frame after a seek: did the jump help?
                 assert seek_target is not None

@@ -169,3 +169,22 @@ def test_partial_iteration_and_close(h264_aac: Path) -> None:
     media.close()
     with open_media(h264_aac) as media2:
         assert len(list(media2.video())) == 6
+
+
+def test_one_frame_a_second_in_matroska_with_opus_keeps_its_first_frame(tmp_path: Path) -> None:
+    # Such a file can start at the Opus pre-roll (13 ms), after its first picture (at 0).
+    from dataclasses import replace
+
+    from streamer.demo.dataset import recording_of
+    from streamer.demo.encode import write_recording
+
+    if not have_encoder("libopus"):
+        pytest.skip("this PyAV build cannot encode opus")
+    window = recording_of({"kind": "timeline", "seed": 3_600_034, "from_s": 0, "to_s": 5, "fps": 1})
+    rec = replace(window, container="mkv", video_codec="libx264", audio_codec="libopus", sample_rate=16000)
+    path = tmp_path / "opus_1fps.mkv"
+    write_recording(rec, path)
+    with open_media(path, SamplingPolicy.fixed_rate(1.0)) as media:
+        assert media.info.start_s > 0  # what makes this file a case
+        frames = list(media.video())
+    assert [f.t_s for f in frames] == [0.0, 1.0, 2.0, 3.0, 4.0]
