@@ -20,7 +20,7 @@ run: setup
 	$(BIN)/python examples/make_demo_recording.py out/demo.mp4
 	$(BIN)/streamer summarize out/demo.mp4 --chunk-minutes 0.25
 
-# Retrain the bundled demo model from scratch and install it (measured: ~27 min of data, 111 min of training on 2 cores).
+# Retrain the bundled demo model from scratch and install it (measured: ~35 min of data, 148 min of training on 2 cores).
 demo-model: setup
 	$(BIN)/python -m streamer.demo.train --work out/demo-train --install
 

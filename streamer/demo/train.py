@@ -1,6 +1,6 @@
 """Train the bundled demo model from scratch: ``python -m streamer.demo.train [--install]``.
 
-One command, four stages, each skipped when its output exists (so an interrupted run continues):
+One command, five stages, each skipped when its output exists (so an interrupted run continues):
 
 1. **data**: the demo recordings and one JSONL file per stage under ``WORK/data``;
 2. **init**: the untrained checkpoint (:func:`streamer.demo.checkpoint.write_initial_model`);
@@ -37,14 +37,15 @@ __all__ = [
     "main",
 ]
 
-# Four stages, each one `streamer finetune --full` run starting from the previous one's output:
+# Five stages, each one `streamer finetune --full` run starting from the previous one's output:
 # perception on clips (all five questions after the clip, and for 60 % of them also some while it
 # plays), on their sound alone (beeps, tone) and on their pictures alone (colour, shape, motion);
 # a focus on the slow skills with cheap views (one second of pictures for shape, three for
 # motion, sound alone for counting); then timelines (notes + summary as `streamer summarize` asks
-# them; "colour at" questions) mixed with clips again so that nothing is forgotten; views (below). Short
-# timelines (12-35 s, 2-4 chunks) give many more notes per second of training than long ones: a
-# first recipe with 15-45 s timelines and 700 one-example steps never learned the notes' format.
+# them; "colour at" questions) mixed with clips again so that nothing is forgotten; views and
+# onsets (below). Short timelines (12-35 s, 2-4 chunks) give many more notes per second of training
+# than long ones: a first recipe with 15-45 s timelines and 700 one-example steps never learned
+# the notes' format.
 # Training media is encoded at 5 fps (timelines at 1 fps): the frames a 1 fps sampler takes are
 # the same (every drawn rate, 10-30 fps, has a frame on each whole second), for a fraction of
 # the encoding; evaluation media keeps the drawn rate.
@@ -70,7 +71,9 @@ VIEWS = DatasetPlan(
 # few seconds of pictures, and the notes question over one whole appearance; replay keeps the rest.
 # Measured in memory from the four-stage model (2-5 frames at offsets up to 10 min, one showing
 # the shape): the time of the shape's frame went from 0 to 92 % in 7,500 examples (10 min), where
-# asking it after whole timelines had stayed at the majority answer.
+# asking it after whole timelines had stayed at the majority answer. Measured after this stage (40
+# held-out clips, 4 timelines): motion 15 -> 35 %, "colour at" 50 -> 69 %; held-out windows answer
+# "When did the shape appear?" 90 % right, but notes over real chunks still get few times right.
 ONSETS = DatasetPlan(
     clips=400, listen=1000, glance=3000, glance_seed=300_000, notes=150, moments=150, onsets=800,
     onset_notes=300, seed=100_000, timeline_seed=600_000, timeline_s=(12.0, 35.0), chunk_s=(10.0, 15.0),

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.timeout(600)]
 
 CLIPS = [HELD_OUT_SEED + i for i in range(20)]
 TARGET = 0.9
-FLOORS: dict[str, float] = {"colour": 0.9, "tone": 0.9, "shape": 0.85, "beeps": 0.6, "motion": 0.1}
+FLOORS: dict[str, float] = {"colour": 0.9, "tone": 0.9, "shape": 0.85, "beeps": 0.6, "motion": 0.2}
 
 
 @pytest.fixture(scope="module")
@@ -73,4 +73,4 @@ def test_summary_of_the_make_run_recording(demo_model, cache):
 def test_colour_at_a_time(demo_model, cache):
     specs = [{"kind": "timeline", "seed": HELD_OUT_SEED + i, "min_s": 30.0, "max_s": 45.0} for i in range(2)]
     scores = evaluate_moments(demo_model, specs, cache, per_recording=5)
-    assert scores.accuracy()["colour at"] >= 0.35, scores.wrong  # measured: 0.4 (README)
+    assert scores.accuracy()["colour at"] >= 0.5, scores.wrong  # measured: 0.6 (README)
