@@ -62,6 +62,7 @@ __all__ = [
     "moments_line",
     "chunk_bounds",
     "onset_windows",
+    "digest_line",
 ]
 
 
@@ -80,11 +81,15 @@ class DatasetPlan:
     onsets: int = 0  # timelines whose every appearance gives a short "When did the shape appear?" window
     onset_notes: int = 0  # timelines (the first of the onsets' seeds) whose appearances give notes windows
     # The first clip seed; timelines use seeds from (timeline_seed or seed) + 1e6 (notes), + 2e6
-    # (moments), + 3e6 (onsets).
+    # (moments), + 3e6 (onsets), + 4e6 (digests).
     seed: int = 0
     timeline_seed: int | None = None
     timeline_s: tuple[float, float] = (30.0, 120.0)  # duration range of timelines, seconds
-    onset_timeline_s: tuple[float, float] = (30.0, 120.0)  # that of the timelines the onsets are cut from
+    digests: int = 0  # text-only lines: a long timeline's true notes, then its summary
+    long_timeline_s: tuple[float, float] = (
+        30.0,
+        120.0,
+    )  # duration range of the onsets' and digests' timelines
     chunk_s: tuple[float, ...] = (15.0,)  # chunk lengths drawn for notes lines, seconds
     questions_per_moments: int = 4  # "colour at" questions per moments line
     early: float = 0.0  # share of clip lines that also ask questions while the clip plays
@@ -135,8 +140,9 @@ def _recording_of(spec: dict[str, Any]) -> Recording:
             )
         window = _window(timeline, float(start), float(end))
         if window.container in ("mkv", "avi"):
-            # A few seconds at 1 fps: Matroska's Opus start offset puts every frame 13 ms early (so
-            # the sampler loses the first) and the AVI writer's MPEG-4 drops the second frame.
+            # A few seconds at 1 fps: the AVI writer's MPEG-4 drops the second frame, and Matroska
+            # with Opus starts 13 ms after the first picture (which decoders before 4b75daa read as
+            # every frame 13 ms early, losing each to a 1 fps sampler).
             window = replace(window, container="mp4", video_codec="libx264", audio_codec="aac")
         return window
     raise InputError(f'generate: "kind" must be "clip" or "timeline", got {kind!r}')
@@ -237,16 +243,30 @@ def view_line(rec: Recording, media: str, rng: np.random.Generator, kind: str) -
 
 
 def notes_line(rec: Recording, media: str, chunk_s: float) -> dict[str, Any]:
+    """The notes at the end of each chunk and the summary, as `streamer summarize` asks them."""
+    return {"media": media, "system": SYSTEM_PROMPT, "turns": _notes_turns(rec, chunk_s, media=True)}
+
+
+def digest_line(rec: Recording, chunk_s: float) -> dict[str, Any]:
+    """Text only: the recording's true notes as earlier answers (no loss), then the summary. It
+    teaches the summary to list every noted line of a long recording, for a few hundred tokens
+    instead of the recording's thousands (a summary copies the notes, which are text)."""
+    return {"system": SYSTEM_PROMPT, "turns": _notes_turns(rec, chunk_s, media=False)}
+
+
+def _notes_turns(rec: Recording, chunk_s: float, *, media: bool) -> list[dict[str, Any]]:
     chunks = chunk_bounds(rec.duration_s, chunk_s)
     turns, events = [], []
     for i, (start, end) in enumerate(chunks):
         last = i == len(chunks) - 1
         lines = notes_events(rec, start, math.inf if last else end)
         events += lines
-        turn = {"prompt": notes_prompt(start, end), "answer": notes_answer(lines)}
-        turns.append(turn if last else {"at_s": end, **turn})
+        turn: dict[str, Any] = {"prompt": notes_prompt(start, end), "answer": notes_answer(lines)}
+        if not media:
+            turn["train"] = False
+        turns.append(turn if last or not media else {"at_s": end, **turn})
     turns.append({"prompt": summary_prompt(format_clock(rec.duration_s)), "answer": summary_answer(events)})
-    return {"media": media, "system": SYSTEM_PROMPT, "turns": turns}
+    return turns
 
 
 def moments_line(rec: Recording, media: str, rng: np.random.Generator, count: int) -> dict[str, Any]:
@@ -332,11 +352,16 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     windows: dict[int, dict[str, Any]] = {}  # spec index -> its line, less the media
     window_rng = np.random.default_rng([plan.seed, 5])
     for i in range(plan.onsets):
-        spec = {"kind": "timeline", "seed": base + i, "min_s": plan.onset_timeline_s[0],
-                "max_s": plan.onset_timeline_s[1], **timeline_rate}  # fmt: skip
+        spec = {"kind": "timeline", "seed": base + i, "min_s": plan.long_timeline_s[0],
+                "max_s": plan.long_timeline_s[1], **timeline_rate}  # fmt: skip
         for kind, start, end, line in onset_windows(recording_of(spec), window_rng, i < plan.onset_notes):
             windows[len(specs)] = {"start_s": start, **line}
             specs.append((kind, {**spec, "from_s": start, "to_s": end}))
+    digests = [
+        recording_of({"kind": "timeline", "seed": first + 4_000_000 + i, "min_s": plan.long_timeline_s[0],
+                      "max_s": plan.long_timeline_s[1]})
+        for i in range(plan.digests)
+    ]  # fmt: skip
     unique = list({jsonio.dumps(s, sort_keys=True): s for _, s in specs}.values())
     made = dict(
         zip(
@@ -360,6 +385,7 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
             lines.append(notes_line(rec, media, float(rng.choice(plan.chunk_s))))
         else:
             lines.append(moments_line(rec, media, rng, plan.questions_per_moments))
+    lines += [digest_line(rec, float(window_rng.choice(plan.chunk_s))) for rec in digests]
     order = rng.permutation(len(lines)).tolist()
     target = out / name
     tmp = target.with_name(target.name + ".tmp")

@@ -107,7 +107,7 @@ def test_a_timeline_window_is_that_stretch_of_the_timeline_starting_at_zero():
 
 
 def test_onset_windows_ask_the_time_each_shape_first_shows_at_its_own_times(tmp_path):
-    plan = DatasetPlan(onsets=2, onset_notes=1, seed=100_000, timeline_seed=600_000, onset_timeline_s=(30.0, 40.0),
+    plan = DatasetPlan(onsets=2, onset_notes=1, seed=100_000, timeline_seed=600_000, long_timeline_s=(30.0, 40.0),
                        timeline_fps=1)  # fmt: skip
     specs = read_jsonl(write_dataset(tmp_path, plan, name="onsets.jsonl"))
     timelines = [recording_of({"kind": "timeline", "seed": 3_600_000 + i, "min_s": 30.0, "max_s": 40.0})
@@ -136,3 +136,18 @@ def test_onset_windows_ask_the_time_each_shape_first_shows_at_its_own_times(tmp_
 def _timeline_of(timelines, spec):
     seed = int(spec.media.stem.rsplit("-", 1)[1])
     return next(t for t in timelines if t.seed == seed)
+
+
+def test_a_digest_is_the_notes_as_earlier_answers_then_the_summary_listing_them_all():
+    from streamer.demo.dataset import chunk_bounds, digest_line
+
+    rec = recording_of({"kind": "timeline", "seed": 4_600_800})
+    line = digest_line(rec, 15.0)
+    assert "media" not in line and "generate" not in line
+    *notes, summary = line["turns"]
+    assert len(notes) == len(chunk_bounds(rec.duration_s, 15.0))
+    assert all(t["train"] is False and "at_s" not in t for t in notes) and "train" not in summary
+    listed = [x for t in notes for x in t["answer"].splitlines() if x != "Nothing new."]
+    assert len(listed) == len(rec.appearances) and summary["answer"].endswith(
+        "\n".join(f"- {x}" for x in listed)
+    )
