@@ -302,9 +302,10 @@ def onset_windows(
         end = min(onset + int(rng.integers(1, 3)), last)
         out.append(("onset", start, end, {"audio": False, "prompt": ONSET_QUESTION, "answer": mmss(onset)}))
         first = max(round(gone) + 1, onset - 3)  # the previous appearance's end stays outside
+        gone = gone_at(rec, a)
         if notes and first < onset:
             start = int(rng.integers(first, onset))
-            end = min(round(gone_at(rec, a)) + int(rng.integers(1, 3)), last)
+            end = min(round(gone) + int(rng.integers(1, 3)), last)
             lines = notes_events(rec, start, end)
             answer = {
                 "system": SYSTEM_PROMPT,
@@ -313,7 +314,6 @@ def onset_windows(
             }
             if len(lines) == 1:
                 out.append(("notes", start, end, answer))
-        gone = gone_at(rec, a)
     return out
 
 
@@ -374,10 +374,12 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan, *, jobs: i
     rng = np.random.default_rng([plan.seed, 4])
     lines = []
     for index, ((kind, spec), path) in enumerate(zip(specs, paths, strict=True)):
-        rec, media = recording_of(spec), os.path.relpath(path, out)
-        if index in windows:
+        media = os.path.relpath(path, out)
+        if index in windows:  # its line is made already
             lines.append({"media": media, **windows[index]})
-        elif kind == "clip":
+            continue
+        rec = recording_of(spec)
+        if kind == "clip":
             lines.append(clip_line(rec, media, rng, plan.early))
         elif kind in ("listen", "watch", "glance", "peek"):
             lines.append(view_line(rec, media, rng, kind))
